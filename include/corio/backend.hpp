@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// The abstract backend behind an Io handle (as std::pmr::memory_resource is behind an allocator).
+#pragma once
+
+#include <corio/detail/runtime.hpp>
+#include <corio/detail/task_header.hpp>
+#include <corio/detail/timer.hpp>
+#include <corio/export.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <iosfwd>
+#include <mutex>
+
+namespace corio {
+
+/// How a new task was asked for.
+enum class SpawnKind : unsigned char { async, concurrent };
+
+/// The interface every backend implements (Threaded, Simulated, IoUring, ...). User code holds
+/// an `Io`; only code that implements a backend or an operation uses this class directly.
+/// The task registry (for dumps, the destructor check and orphans) is shared by all backends.
+class CORIO_EXPORT Backend {
+  public:
+    Backend() = default;
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+    virtual ~Backend();
+
+    // ---- tasks -------------------------------------------------------------------------------
+
+    /// Decides whether a new task gets its own thread or fiber. Returns false when an `async`
+    /// task should run inline on the caller instead; throws ConcurrencyUnavailable for a
+    /// `concurrent` task the backend cannot give one. A true return reserves capacity that
+    /// `schedule` or `release` consumes.
+    virtual bool reserve(SpawnKind kind) = 0;
+    /// Gives back a reservation whose task could not be built.
+    virtual void release(SpawnKind kind) noexcept = 0;
+    /// Starts `t` (reserved with `kind`) elsewhere; `t` is registered already. Returns false
+    /// (and releases the reservation) when no thread or fiber could be started for it.
+    virtual bool schedule(detail::TaskHeader& t, SpawnKind kind) noexcept = 0;
+    /// Runs the registered task `t` to its end on the calling context (an `async` that runs
+    /// inline but needs a task of its own: coroutine bodies, group members).
+    virtual void run_inline(detail::TaskHeader& t) = 0;
+    /// Takes `t` back from the run queue if it has not started, so an awaiter can run it itself.
+    virtual bool try_claim(detail::TaskHeader& t) noexcept;
+
+    // ---- time and yielding ------------------------------------------------------------------
+
+    [[nodiscard]] virtual std::chrono::steady_clock::time_point now() const noexcept;
+    [[nodiscard]] virtual std::chrono::system_clock::time_point now_system() const noexcept;
+    /// Arms `node`; its `fire` runs once at or after the deadline unless cancelled.
+    virtual void add_timer(detail::TimerNode& node) = 0;
+    /// Removes `node` before it fires (true), or returns false once it fired; if it is firing
+    /// on another thread, waits until `fire` returned.
+    virtual bool cancel_timer(detail::TimerNode& node) noexcept = 0;
+    /// Lets other tasks run; from plain code.
+    virtual void yield_plain() = 0;
+    /// The signal that interrupts a blocking system call made through this backend on cancel,
+    /// or 0 when the backend does not make blocking calls on its threads.
+    [[nodiscard]] virtual int interrupt_signal() const noexcept { return 0; }
+
+    // ---- registry ---------------------------------------------------------------------------
+
+    /// Gives `t` an id and records it (called when a task state is built).
+    void register_task(detail::TaskHeader& t) noexcept;
+    /// Forgets `t` (called when its state is destroyed).
+    void unregister_task(detail::TaskHeader& t) noexcept;
+    /// Takes over a task whose future was dropped inside a coroutine: it is cancelled already
+    /// and is destroyed when it ends; the destructor waits for such orphans.
+    void adopt_orphan(detail::TaskHeader& t) noexcept;
+    /// Called by finish_task for an orphan that ended.
+    void orphan_finished(detail::TaskHeader& t) noexcept;
+    /// The members of a group dropped inside a coroutine become orphans, reaped as they end.
+    void orphan_group_members(std::size_t n) noexcept;
+    void orphan_group_member_finished() noexcept;
+    /// Groups count as references for the destructor's check.
+    void add_group() noexcept { groups_.fetch_add(1, std::memory_order_relaxed); }
+    void remove_group() noexcept { groups_.fetch_sub(1, std::memory_order_relaxed); }
+
+    /// Writes one line per live task: id, kind, what it waits on.
+    void dump_tasks(std::ostream& out) const;
+    [[nodiscard]] std::size_t live_tasks() const noexcept;
+
+  protected:
+    /// Orphans not reaped yet; a backend's destructor runs its tasks until this is zero.
+    [[nodiscard]] std::size_t orphans() const noexcept;
+    /// Aborts with a list of tasks when a Future or Group still refers to this backend; a
+    /// backend's destructor calls it once its orphans are reaped.
+    void check_unreferenced() noexcept;
+
+  private:
+    mutable std::mutex registry_mutex_;
+    detail::TaskHeader* tasks_ = nullptr;
+    std::size_t task_count_ = 0;
+    std::size_t orphan_count_ = 0;
+    std::atomic<std::size_t> groups_{0};
+};
+
+}  // namespace corio

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+// The operation model every awaitable goes through.
+//
+// start: `try_now()` may complete at once (the fast path: no thread-local access, no atomics
+// beyond the operation's own). Otherwise the waiter is recorded, a stop callback is registered on
+// the bound token (the task's, a per-operation source such as with_timeout's, or none when
+// shielded), and `arm()` registers with the source of the completion (a wait list, a timer).
+// Exactly one of `complete(ok)` (the source) and `complete(canceled)` (whoever wins the removal
+// in `try_cancel()`) happens; the waiter is then resumed: a parked plain context is unparked, a
+// coroutine is posted to the executor that owns it. The awaitable returns only after that final
+// completion and after its stop callback is unregistered, so its state can live on the waiter's
+// stack or coroutine frame: no allocation per operation.
+//
+// Derived provides:
+//   bool try_now();              complete without waiting if possible (true = done)
+//   void arm();                  register; may call complete() at once
+//   void try_cancel() noexcept;  remove the registration; if removed, complete(canceled)
+//                                (or make sure completion follows, e.g. after a relock)
+//   WaitInfo wait_info() const;  what the task waits on, for dumps
+//   R take_result();             the result; throws Canceled after complete(canceled)
+#pragma once
+
+#include <corio/cancel.hpp>
+#include <corio/detail/runtime.hpp>
+#include <corio/detail/task_header.hpp>
+#include <corio/error.hpp>
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+
+namespace corio::detail {
+
+enum class Status : std::uint8_t { pending, ok, canceled };
+
+template <class Derived>
+class Operation {
+  public:
+    /// Whether a cancellation of the waiter is forwarded (to a child task) while the wait goes
+    /// on, instead of ending the wait.
+    static constexpr bool forwards_cancel = false;
+
+    Operation() noexcept = default;
+    Operation(const Operation&) = delete;
+    Operation& operator=(const Operation&) = delete;
+
+    /// Binds the operation to `token` instead of the current task's (per-operation
+    /// cancellation: with_timeout, select). A default token makes the wait uncancellable.
+    Derived& bind(stop_token token) noexcept {
+        token_ = token;
+        bound_ = true;
+        return derived();
+    }
+
+    /// Waits in plain code: suspends the fiber or blocks the thread (never a coroutine's worker).
+    decltype(auto) await() {
+        if (!derived().try_now()) {
+            ThreadState& ts = thread_state();
+            if (ts.executor != nullptr) abort_blocking_in_coroutine(wait_name());
+            waker_.parker = ts.parker;
+            if (begin_wait(ts.task)) {
+                while ((bits_.load(std::memory_order_acquire) & done_bit) == 0) ts.parker->park();
+            }
+            end_wait();
+        }
+        return derived().take_result();
+    }
+
+    // The coroutine interface: `co_await op` in a Task. Resumes on the executor that ran the
+    // coroutine when it suspended.
+    bool await_ready() { return derived().try_now(); }
+    bool await_suspend(std::coroutine_handle<> h) {
+        ThreadState& ts = thread_state();
+        resumption_.handle = h;
+        resumption_.task = ts.task;
+        resumption_.executor = ts.executor;
+        waker_.resumption = &resumption_;
+        return begin_wait(ts.task);
+    }
+    decltype(auto) await_resume() {
+        end_wait();
+        return derived().take_result();
+    }
+
+    [[nodiscard]] Status status() const noexcept { return status_; }
+
+  protected:
+    /// Completes the operation; called exactly once, by the winner of the completion race.
+    void complete(Status s) noexcept {
+        status_ = s;
+        Waker w = waker_;  // the waiter may free this operation once done_bit is visible
+        if ((bits_.fetch_or(done_bit, std::memory_order_acq_rel) & armed_bit) != 0) w.wake();
+    }
+
+    [[nodiscard]] bool completed() const noexcept {
+        return (bits_.load(std::memory_order_acquire) & done_bit) != 0;
+    }
+
+    /// Marks an operation that finished on the fast path or before arming as canceled.
+    void set_canceled_now() noexcept { status_ = Status::canceled; }
+
+    void throw_if_canceled() const {
+        if (status_ == Status::canceled) throw Canceled();
+    }
+
+    Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+
+  private:
+    static constexpr std::uint8_t armed_bit = 1;
+    static constexpr std::uint8_t cancel_bit = 2;
+    static constexpr std::uint8_t done_bit = 4;
+
+    const char* wait_name() const noexcept { return to_string(derived_const().wait_info().kind); }
+    const Derived& derived_const() const noexcept { return static_cast<const Derived&>(*this); }
+
+    /// Returns true when the caller must wait for complete().
+    bool begin_wait(TaskHeader* task) {
+        if (!bound_) token_ = current_wait_token();
+        if (!Derived::forwards_cancel && token_.stop_requested()) {
+            status_ = Status::canceled;
+            return false;
+        }
+        task_ = task;
+        task_->wait = derived().wait_info();
+        if (token_.stop_possible()) registered_ = token_.source()->try_add_callback(&callback_);
+        derived().arm();
+        std::uint8_t s = bits_.load(std::memory_order_acquire);
+        bool cancel_tried = false;
+        for (;;) {
+            if ((s & done_bit) != 0) return false;
+            if ((s & cancel_bit) != 0 && !cancel_tried) {
+                cancel_tried = true;
+                derived().try_cancel();
+                s = bits_.load(std::memory_order_acquire);
+                continue;
+            }
+            if (bits_.compare_exchange_weak(s, s | armed_bit, std::memory_order_acq_rel,
+                                            std::memory_order_acquire))
+                return true;
+        }
+    }
+
+    void end_wait() noexcept {
+        if (registered_) {
+            token_.source()->remove_callback(&callback_);
+            registered_ = false;
+        }
+        if (task_ != nullptr) {
+            task_->wait = WaitInfo{};
+            task_ = nullptr;
+        }
+    }
+
+    static void on_stop(StopCallbackBase* cb) noexcept {
+        auto* self = static_cast<Callback*>(cb)->op;
+        if ((self->bits_.fetch_or(cancel_bit, std::memory_order_acq_rel) & armed_bit) != 0)
+            self->derived().try_cancel();
+    }
+
+    struct Callback : StopCallbackBase {
+        explicit Callback(Operation* o) noexcept : StopCallbackBase(&on_stop), op(o) {}
+        Operation* op;
+    };
+
+    std::atomic<std::uint8_t> bits_{0};
+    Status status_ = Status::pending;
+    bool bound_ = false;
+    bool registered_ = false;
+    stop_token token_;
+    TaskHeader* task_ = nullptr;
+    Waker waker_;
+    Resumption resumption_;
+    Callback callback_{this};
+};
+
+}  // namespace corio::detail

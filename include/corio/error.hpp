@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// The exceptions every corio operation can throw.
+#pragma once
+
+#include <corio/export.hpp>
+
+#include <string>
+#include <system_error>
+
+namespace corio {
+
+/// Thrown by a cancellation point after the task (or the operation alone) was cancelled.
+/// A `std::system_error` with `std::errc::operation_canceled`.
+class CORIO_EXPORT Canceled : public std::system_error {
+  public:
+    Canceled();
+};
+
+/// Thrown by `with_timeout` when its deadline passed first.
+/// A `std::system_error` with `std::errc::timed_out`.
+class CORIO_EXPORT Timeout : public std::system_error {
+  public:
+    Timeout();
+};
+
+/// Thrown by `io.concurrent` when the backend cannot give the function its own thread or fiber.
+/// A `std::system_error` with `std::errc::resource_unavailable_try_again`.
+class CORIO_EXPORT ConcurrencyUnavailable : public std::system_error {
+  public:
+    explicit ConcurrencyUnavailable(const std::string& why);
+};
+
+/// Thrown by `Queue::put` after `close()`, and by `Queue::get` once a closed queue is empty.
+/// A `std::system_error` with `std::errc::broken_pipe`.
+class CORIO_EXPORT QueueClosed : public std::system_error {
+  public:
+    QueueClosed();
+};
+
+/// Thrown on misuse that the type system cannot catch: awaiting a moved-from future, a second
+/// concurrent waiter on one future. A `std::system_error` with `std::errc::invalid_argument` or
+/// `std::errc::device_or_resource_busy`.
+class CORIO_EXPORT UsageError : public std::system_error {
+  public:
+    UsageError(std::errc code, const std::string& what);
+};
+
+}  // namespace corio

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+// Future<R>: the owner of a task's result, returned by io.async and io.concurrent.
+#pragma once
+
+#include <corio/backend.hpp>
+#include <corio/detail/operation.hpp>
+#include <corio/detail/result.hpp>
+#include <corio/detail/task_state.hpp>
+#include <corio/error.hpp>
+
+#include <atomic>
+#include <type_traits>
+#include <utility>
+
+namespace corio {
+
+class Io;
+
+namespace detail {
+
+[[noreturn]] CORIO_EXPORT void throw_moved_from_future();
+[[noreturn]] CORIO_EXPORT void throw_second_waiter();
+
+/// Runs a task that the awaiter claimed before it started, on the awaiter's thread; the
+/// awaiter's cancellation is forwarded to it meanwhile, as a wait would forward it.
+CORIO_EXPORT void run_claimed(TaskHeader* t) noexcept;
+
+/// Releases a task whose future is dropped: cancels and waits (plain code), or hands it to the
+/// backend to reap (inside a coroutine on a worker, where waiting would block the worker).
+CORIO_EXPORT void drop_task(TaskHeader* t) noexcept;
+
+/// Waits for a task to finish, forwarding the waiter's own cancellation to it (and then going
+/// on waiting, as cancel() does). Suspends the waiting fiber or coroutine, or blocks a thread.
+/// Resumes the waiter on its own executor (coroutines) or unparks it (plain code).
+class FutureWaitOperation : public Operation<FutureWaitOperation> {
+  public:
+    static constexpr bool forwards_cancel = true;
+
+    explicit FutureWaitOperation(TaskHeader* t) noexcept : task_(t) {}
+
+    bool try_now() noexcept {
+        return (task_->completion.load(std::memory_order_acquire) & TaskHeader::done_bit) != 0;
+    }
+    void arm() noexcept {
+        task_->waiter = &listener_;
+        std::uint32_t s = task_->completion.load(std::memory_order_acquire);
+        for (;;) {
+            if ((s & TaskHeader::done_bit) != 0) {
+                complete(Status::ok);
+                return;
+            }
+            if ((s & TaskHeader::waiter_bit) != 0) {
+                misuse_ = true;
+                complete(Status::ok);
+                return;
+            }
+            if (task_->completion.compare_exchange_weak(s, s | TaskHeader::waiter_bit,
+                                                        std::memory_order_acq_rel,
+                                                        std::memory_order_acquire))
+                return;
+        }
+    }
+    void try_cancel() noexcept { task_->stop.request_stop(); }
+    WaitInfo wait_info() const noexcept { return {WaitKind::future, -1, {}}; }
+    void take_result() const {
+        if (misuse_) throw_second_waiter();
+    }
+
+  private:
+    struct Node : Listener {
+        FutureWaitOperation* op;
+    };
+    static void notify(Listener* l) noexcept { static_cast<Node*>(l)->op->complete(Status::ok); }
+
+    TaskHeader* task_;
+    Node listener_{{&notify}, this};
+    bool misuse_ = false;
+};
+
+}  // namespace detail
+
+/// The result of a task started by `io.async` or `io.concurrent`. Move-only.
+///
+/// `await()` and `cancel()` are idempotent: the first waits and keeps the result in the future,
+/// later calls return the same object (or rethrow the same exception). One waiter at a time: a
+/// second concurrent waiter gets UsageError. A future that was never awaited is cancelled and
+/// waited for by its destructor (which never throws); inside a coroutine on a worker it is
+/// cancelled and handed to the backend, which reaps it.
+template <class R>
+class [[nodiscard]] Future {
+  public:
+    using value_type = R;
+
+    Future() noexcept = default;
+    Future(Future&& o) noexcept : state_(std::exchange(o.state_, nullptr)), result_(std::move(o.result_)) {
+        o.result_ = {};
+    }
+    Future& operator=(Future&& o) noexcept {
+        if (this != &o) {
+            release();
+            state_ = std::exchange(o.state_, nullptr);
+            result_ = std::move(o.result_);
+            o.result_ = {};
+        }
+        return *this;
+    }
+    Future(const Future&) = delete;
+    Future& operator=(const Future&) = delete;
+    ~Future() { release(); }
+
+    /// Waits for the task and returns its result, or rethrows its exception. If the waiter is
+    /// cancelled meanwhile, the cancellation is forwarded to the task and the wait goes on.
+    /// Plain code only (a coroutine uses `co_await future`). May run a task that has not
+    /// started yet on the calling thread.
+    std::add_lvalue_reference_t<R> await() & {
+        wait_plain();
+        return result_.get();
+    }
+    R await() && {
+        wait_plain();
+        return std::move(result_).get();
+    }
+
+    /// Requests cancellation, waits, and returns the result (or rethrows, Canceled included).
+    std::add_lvalue_reference_t<R> cancel() & {
+        request_cancel();
+        return await();
+    }
+    R cancel() && {
+        request_cancel();
+        return std::move(*this).await();
+    }
+
+    /// Requests cancellation without waiting.
+    void request_cancel() noexcept {
+        if (state_ != nullptr) state_->stop.request_stop();
+    }
+
+    /// True once the result is there (await will not wait).
+    [[nodiscard]] bool ready() const noexcept {
+        if (state_ == nullptr) return !result_.empty();
+        return (state_->completion.load(std::memory_order_acquire) &
+                detail::TaskHeader::done_bit) != 0;
+    }
+
+    /// False for a default-constructed or moved-from future.
+    [[nodiscard]] bool valid() const noexcept { return state_ != nullptr || !result_.empty(); }
+
+    /// `co_await future` in a Task: suspends the coroutine until the task ends.
+    template <bool Rvalue>
+    class [[nodiscard]] AwaitOperation {
+      public:
+        explicit AwaitOperation(Future& f) : future_(f), op_(f.state_) {}
+        bool await_ready() {
+            if (future_.state_ == nullptr) {
+                if (future_.result_.empty()) detail::throw_moved_from_future();
+                return true;
+            }
+            return op_.await_ready();
+        }
+        bool await_suspend(std::coroutine_handle<> h) { return op_.await_suspend(h); }
+        decltype(auto) await_resume() {
+            if (future_.state_ != nullptr) {
+                op_.await_resume();
+                future_.consume();
+            }
+            if constexpr (Rvalue)
+                return std::move(future_.result_).get();
+            else
+                return future_.result_.get();
+        }
+
+      private:
+        Future& future_;
+        detail::FutureWaitOperation op_;
+    };
+
+    AwaitOperation<false> operator co_await() & { return AwaitOperation<false>(*this); }
+    AwaitOperation<true> operator co_await() && { return AwaitOperation<true>(*this); }
+
+    // For the runtime (select, groups): the task, while it is not consumed.
+    [[nodiscard]] detail::TaskHeader* task() const noexcept { return state_; }
+
+    // For Io: futures are built from a state or from a result computed inline.
+    explicit Future(detail::ResultTask<R>* state) noexcept : state_(state) {}
+    detail::Result<R>& inline_result() noexcept { return result_; }
+
+  private:
+    void wait_plain() {
+        if (state_ == nullptr) {
+            if (result_.empty()) detail::throw_moved_from_future();
+            return;
+        }
+        if (state_->backend->try_claim(*state_)) detail::run_claimed(state_);
+        detail::FutureWaitOperation(state_).await();
+        consume();
+    }
+    void consume() noexcept {
+        result_ = std::move(state_->result);
+        state_->vtable->destroy(state_);
+        state_ = nullptr;
+    }
+    void release() noexcept {
+        if (state_ != nullptr) {
+            detail::drop_task(state_);
+            state_ = nullptr;
+        }
+    }
+
+    detail::ResultTask<R>* state_ = nullptr;
+    detail::Result<R> result_;
+};
+
+}  // namespace corio

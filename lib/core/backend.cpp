@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+// What every backend shares: the task registry, orphans, and the destructor's check.
+#include "core/internal.hpp"
+
+#include <corio/backend.hpp>
+#include <corio/detail/task_header.hpp>
+#include <corio/detail/task_state.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace corio {
+
+namespace {
+std::atomic<std::uint64_t> g_next_task_id{1};
+}
+
+Backend::~Backend() = default;
+
+bool Backend::try_claim(detail::TaskHeader&) noexcept { return false; }
+
+std::chrono::steady_clock::time_point Backend::now() const noexcept {
+    return std::chrono::steady_clock::now();
+}
+
+std::chrono::system_clock::time_point Backend::now_system() const noexcept {
+    return std::chrono::system_clock::now();
+}
+
+void Backend::register_task(detail::TaskHeader& t) noexcept {
+    t.id = g_next_task_id.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(registry_mutex_);
+    t.reg_prev = nullptr;
+    t.reg_next = tasks_;
+    if (tasks_ != nullptr) tasks_->reg_prev = &t;
+    tasks_ = &t;
+    ++task_count_;
+}
+
+void Backend::unregister_task(detail::TaskHeader& t) noexcept {
+    std::lock_guard lock(registry_mutex_);
+    if (t.reg_prev != nullptr)
+        t.reg_prev->reg_next = t.reg_next;
+    else
+        tasks_ = t.reg_next;
+    if (t.reg_next != nullptr) t.reg_next->reg_prev = t.reg_prev;
+    --task_count_;
+}
+
+void Backend::adopt_orphan(detail::TaskHeader& t) noexcept {
+    {
+        std::lock_guard lock(registry_mutex_);
+        ++orphan_count_;
+    }
+    const std::uint32_t prev =
+        t.completion.fetch_or(detail::TaskHeader::detached_bit, std::memory_order_acq_rel);
+    if ((prev & detail::TaskHeader::done_bit) != 0) orphan_finished(t);
+}
+
+void Backend::orphan_finished(detail::TaskHeader& t) noexcept {
+    t.vtable->destroy(&t);
+    std::lock_guard lock(registry_mutex_);
+    --orphan_count_;
+}
+
+void Backend::orphan_group_members(std::size_t n) noexcept {
+    std::lock_guard lock(registry_mutex_);
+    orphan_count_ += n;
+}
+
+void Backend::orphan_group_member_finished() noexcept {
+    std::lock_guard lock(registry_mutex_);
+    --orphan_count_;
+}
+
+std::size_t Backend::orphans() const noexcept {
+    std::lock_guard lock(registry_mutex_);
+    return orphan_count_;
+}
+
+std::size_t Backend::live_tasks() const noexcept {
+    std::lock_guard lock(registry_mutex_);
+    return task_count_;
+}
+
+void Backend::dump_tasks(std::ostream& out) const {
+    std::lock_guard lock(registry_mutex_);
+    for (const detail::TaskHeader* t = tasks_; t != nullptr; t = t->reg_next) {
+        const std::uint32_t c = t->completion.load(std::memory_order_relaxed);
+        out << "  task " << t->id << (t->coroutine ? " (coroutine)" : " (plain)")
+            << ((c & detail::TaskHeader::done_bit) != 0 ? " finished" : "")
+            << ((c & detail::TaskHeader::detached_bit) != 0 ? " orphaned" : "")
+            << (t->stop.stop_requested() ? " cancel-requested" : "");
+        if ((c & detail::TaskHeader::done_bit) == 0) out << " waiting on " << detail::to_string(t->wait.kind);
+        if (t->wait.fd >= 0) out << " fd " << t->wait.fd;
+        out << '\n';
+    }
+}
+
+void Backend::check_unreferenced() noexcept {
+    std::size_t tasks = 0;
+    {
+        std::lock_guard lock(registry_mutex_);
+        tasks = task_count_ - orphan_count_;
+    }
+    const std::size_t groups = groups_.load(std::memory_order_acquire);
+    if (tasks == 0 && groups == 0) return;
+    std::ostringstream msg;
+    msg << "corio: a backend is being destroyed while " << tasks << " task(s) and " << groups
+        << " group(s) still refer to it (destroy every Future and Group first):\n";
+    dump_tasks(msg);
+    std::fputs(msg.str().c_str(), stderr);
+    std::fflush(stderr);
+    std::abort();
+}
+
+}  // namespace corio
+
+namespace corio::detail {
+
+// Task states come from a small per-thread cache of freed blocks per size class, so a steady
+// stream of tasks does not go through malloc; blocks freed on another thread join that thread's
+// cache.
+namespace {
+constexpr std::size_t kClassSize = 64;
+constexpr std::size_t kClasses = 8;  // up to 512 bytes
+constexpr std::size_t kMaxCached = 256;
+
+struct FreeBlock {
+    FreeBlock* next;
+};
+
+struct StateCache {
+    FreeBlock* heads[kClasses] = {};
+    std::size_t counts[kClasses] = {};
+    ~StateCache() {
+        for (std::size_t c = 0; c < kClasses; ++c) {
+            while (heads[c] != nullptr) {
+                FreeBlock* b = heads[c];
+                heads[c] = b->next;
+                ::operator delete(b);
+            }
+        }
+    }
+};
+thread_local StateCache t_cache;
+}  // namespace
+
+void* allocate_task_state(std::size_t size) {
+    const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
+    if (c < kClasses) {
+        StateCache& cache = t_cache;
+        if (FreeBlock* b = cache.heads[c]; b != nullptr) {
+            cache.heads[c] = b->next;
+            --cache.counts[c];
+            return b;
+        }
+        return ::operator new((c + 1) * kClassSize);
+    }
+    return ::operator new(size);
+}
+
+void free_task_state(void* p, std::size_t size) noexcept {
+    const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
+    if (c < kClasses) {
+        StateCache& cache = t_cache;
+        if (cache.counts[c] < kMaxCached) {
+            auto* b = static_cast<FreeBlock*>(p);
+            b->next = cache.heads[c];
+            cache.heads[c] = b;
+            ++cache.counts[c];
+            return;
+        }
+    }
+    ::operator delete(p);
+}
+
+}  // namespace corio::detail

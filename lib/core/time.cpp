@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// io.yield(): plain code asks the backend; a coroutine requeues itself on its executor.
+#include "core/internal.hpp"
+
+#include <corio/time.hpp>
+
+namespace corio {
+
+void YieldOperation::await() {
+    detail::ThreadState& ts = detail::thread_state();
+    if (ts.executor != nullptr) detail::abort_blocking_in_coroutine("yield");
+    if (detail::current_wait_token().stop_requested()) throw Canceled();
+    backend_->yield_plain();
+}
+
+bool YieldOperation::await_ready() {
+    canceled_ = detail::current_wait_token().stop_requested();
+    return canceled_;
+}
+
+void YieldOperation::await_suspend(std::coroutine_handle<> h) noexcept {
+    detail::ThreadState& ts = detail::thread_state();
+    resumption_.handle = h;
+    resumption_.task = ts.task;
+    resumption_.executor = ts.executor;
+    ts.executor->post(&resumption_);
+}
+
+void YieldOperation::await_resume() const {
+    if (canceled_) throw Canceled();
+}
+
+}  // namespace corio

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+// The conformance harness: every test body is written once against Io and run on each backend
+// (Simulated over many seeds, Threaded, Threaded with async_limit = 0).
+#pragma once
+
+#include <corio/corio.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace corio::test {
+
+#ifndef CORIO_STRESS_DIVISOR
+#define CORIO_STRESS_DIVISOR 1
+#endif
+
+/// Scales a stress count down for sanitizer builds.
+constexpr std::size_t scaled(std::size_t n) {
+    return n / CORIO_STRESS_DIVISOR > 0 ? n / CORIO_STRESS_DIVISOR : 1;
+}
+
+enum class BackendKind { simulated, threaded, threaded_inline };
+
+inline std::string to_string(BackendKind k) {
+    switch (k) {
+        case BackendKind::simulated: return "Simulated";
+        case BackendKind::threaded: return "Threaded";
+        case BackendKind::threaded_inline: return "ThreadedInline";
+    }
+    return "?";
+}
+
+/// Seeds for Simulated: CORIO_SEEDS (count) and CORIO_SEED (run only that one) override.
+inline std::uint64_t seed_count(std::uint64_t fallback) {
+    if (const char* s = std::getenv("CORIO_SEEDS")) return std::strtoull(s, nullptr, 10);
+    return fallback;
+}
+
+/// Runs `body(io)` on backend `kind`; on Simulated once per seed, stopping at the first seed
+/// that fails and printing it.
+inline void run_on(BackendKind kind, const std::function<void(Io)>& body,
+                   std::uint64_t seeds = 16) {
+    switch (kind) {
+        case BackendKind::simulated: {
+            std::uint64_t first = 0, count = seed_count(seeds);
+            if (const char* s = std::getenv("CORIO_SEED")) {
+                first = std::strtoull(s, nullptr, 10);
+                count = 1;
+            }
+            for (std::uint64_t seed = first; seed < first + count; ++seed) {
+                SCOPED_TRACE("Simulated seed " + std::to_string(seed) +
+                             " (replay with CORIO_SEED=" + std::to_string(seed) + ")");
+                {
+                    Simulated sim({.seed = seed});
+                    body(sim.io());
+                }
+                if (::testing::Test::HasFailure()) {
+                    std::fprintf(stderr, "failing seed: %llu\n",
+                                 static_cast<unsigned long long>(seed));
+                    return;
+                }
+            }
+            break;
+        }
+        case BackendKind::threaded: {
+            Threaded pool;
+            body(pool.io());
+            break;
+        }
+        case BackendKind::threaded_inline: {
+            Threaded pool({.async_limit = 0});
+            body(pool.io());
+            break;
+        }
+    }
+}
+
+class Conformance : public ::testing::TestWithParam<BackendKind> {
+  protected:
+    void run(const std::function<void(Io)>& body, std::uint64_t seeds = 16) {
+        run_on(GetParam(), body, seeds);
+    }
+    [[nodiscard]] bool simulated() const { return GetParam() == BackendKind::simulated; }
+};
+
+inline std::string param_name(const ::testing::TestParamInfo<BackendKind>& info) {
+    return to_string(info.param);
+}
+
+}  // namespace corio::test
+
+#define CORIO_CONFORMANCE_SUITE(Suite)                                                     \
+    class Suite : public ::corio::test::Conformance {};                                   \
+    INSTANTIATE_TEST_SUITE_P(, Suite,                                                     \
+                             ::testing::Values(::corio::test::BackendKind::simulated,      \
+                                               ::corio::test::BackendKind::threaded,       \
+                                               ::corio::test::BackendKind::threaded_inline), \
+                             ::corio::test::param_name)
