@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: MIT
+// Conformance: placeholder.
+#include "conformance/harness.hpp"
