@@ -57,6 +57,8 @@ class CORIO_EXPORT Backend {
     virtual bool cancel_timer(detail::TimerNode& node) noexcept = 0;
     /// Lets other tasks run; from plain code.
     virtual void yield_plain() = 0;
+    /// Requeues a yielding coroutine (default: behind the ready work of its executor).
+    virtual void yield_coroutine(detail::Resumption& r) noexcept { r.executor->post(&r); }
     /// The signal that interrupts a blocking system call made through this backend on cancel,
     /// or 0 when the backend does not make blocking calls on its threads.
     [[nodiscard]] virtual int interrupt_signal() const noexcept { return 0; }

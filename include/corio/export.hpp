@@ -5,5 +5,5 @@
 #if defined(_WIN32)
 #define CORIO_EXPORT
 #else
-#define CORIO_EXPORT __attribute__((visibility("default")))
+#define CORIO_EXPORT [[gnu::visibility("default")]]
 #endif

@@ -93,14 +93,14 @@ class [[nodiscard]] Future {
 
     Future() noexcept = default;
     Future(Future&& o) noexcept : state_(std::exchange(o.state_, nullptr)), result_(std::move(o.result_)) {
-        o.result_ = {};
+        o.result_.reset();
     }
     Future& operator=(Future&& o) noexcept {
         if (this != &o) {
             release();
             state_ = std::exchange(o.state_, nullptr);
             result_ = std::move(o.result_);
-            o.result_ = {};
+            o.result_.reset();
         }
         return *this;
     }
@@ -187,6 +187,8 @@ class [[nodiscard]] Future {
 
   private:
     void wait_plain() {
+        if (detail::thread_state().executor != nullptr)
+            detail::abort_blocking_in_coroutine("Future::await");
         if (state_ == nullptr) {
             if (result_.empty()) detail::throw_moved_from_future();
             return;

@@ -75,8 +75,12 @@ class [[nodiscard]] SelectOperation {
     SelectOperation(const SelectOperation&) = delete;
     SelectOperation& operator=(const SelectOperation&) = delete;
 
-    std::size_t await() { return op_.await(); }
-    operator std::size_t() && { return op_.await(); }  // NOLINT: a plain call in disguise
+    std::size_t await() {
+        if (detail::thread_state().executor != nullptr)
+            detail::abort_blocking_in_coroutine("select");
+        return op_.await();
+    }
+    operator std::size_t() && { return await(); }  // NOLINT: a plain call in disguise
     bool await_ready() { return op_.await_ready(); }
     bool await_suspend(std::coroutine_handle<> h) { return op_.await_suspend(h); }
     std::size_t await_resume() { return op_.await_resume(); }

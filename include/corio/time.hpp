@@ -5,6 +5,7 @@
 #include <corio/backend.hpp>
 #include <corio/detail/operation.hpp>
 #include <corio/detail/timer.hpp>
+#include <corio/export.hpp>
 
 #include <chrono>
 #include <coroutine>
@@ -48,7 +49,7 @@ class [[nodiscard]] SleepOperation : public detail::Operation<SleepOperation> {
 /// Lets other tasks run. A cancellation point: throws Canceled when the task's cancellation
 /// was requested. A coroutine is queued behind the ready work of its executor; plain code asks
 /// the backend to run something else (the OS scheduler on Threaded).
-class [[nodiscard]] YieldOperation {
+class [[nodiscard]] CORIO_EXPORT YieldOperation {
   public:
     explicit YieldOperation(Backend& backend) noexcept : backend_(&backend) {}
 

@@ -152,6 +152,8 @@ Group::~Group() {
 }
 
 void Group::wait() {
+    if (detail::thread_state().executor != nullptr)
+        detail::abort_blocking_in_coroutine("Group::wait");
     detail::GroupWaitOperation(*core_).await();
     rethrow_first_error();
 }

@@ -23,7 +23,7 @@ void YieldOperation::await_suspend(std::coroutine_handle<> h) noexcept {
     resumption_.handle = h;
     resumption_.task = ts.task;
     resumption_.executor = ts.executor;
-    ts.executor->post(&resumption_);
+    backend_->yield_coroutine(resumption_);
 }
 
 void YieldOperation::await_resume() const {

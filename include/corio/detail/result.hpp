@@ -19,6 +19,7 @@ template <class R>
 class Result {
   public:
     [[nodiscard]] bool empty() const noexcept { return v_.index() == 0; }
+    void reset() noexcept { v_.template emplace<0>(); }
     [[nodiscard]] bool has_exception() const noexcept { return v_.index() == 2; }
 
     /// Invokes `f` and stores what it returned or threw.

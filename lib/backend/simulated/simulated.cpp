@@ -94,6 +94,7 @@ struct Simulated::Impl final : detail::Executor {
 
     /// Picks the next entry, advancing virtual time when nothing is runnable.
     Entry pick() noexcept {
+        fire_due();
         while (runnable.empty()) {
             if (timers.empty()) deadlock();
             std::pop_heap(timers.begin(), timers.end(), later);
@@ -110,6 +111,19 @@ struct Simulated::Impl final : detail::Executor {
         runnable.pop_back();
         return e;
     }
+
+    /// Fires the timers whose deadline the clock has reached (time moved by yields).
+    void fire_due() noexcept {
+        while (!timers.empty() && timers.front()->deadline <= clock) {
+            std::pop_heap(timers.begin(), timers.end(), later);
+            detail::TimerNode* node = timers.back();
+            timers.pop_back();
+            node->heap_index = static_cast<std::size_t>(-1);
+            node->fire(node);
+        }
+    }
+
+    static constexpr std::chrono::microseconds yield_cost{1};
 
     /// Runs the scheduler on the baton holder `self_carrier` until it is picked again (returns
     /// true) or, when `exiting`, until the baton went to another carrier (returns false).
@@ -253,7 +267,13 @@ bool Simulated::cancel_timer(detail::TimerNode& node) noexcept {
     return true;
 }
 
+void Simulated::yield_coroutine(detail::Resumption& r) noexcept {
+    impl_->clock += Impl::yield_cost;
+    impl_->post(&r);
+}
+
 void Simulated::yield_plain() {
+    impl_->clock += Impl::yield_cost;
     auto* me = static_cast<Impl::Carrier*>(detail::thread_state().parker);
     impl_->runnable.push_back({me, nullptr});
     impl_->switch_from(me);
