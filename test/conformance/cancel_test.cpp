@@ -14,10 +14,13 @@ CORIO_CONFORMANCE_SUITE(Cancel);
 TEST_P(Cancel, AShieldDefersCancellationUntilItEnds) {
     run([](Io io) {
         std::atomic<int> stage{0};
-        auto f = io.concurrent([io, &stage] {
+        corio::Event in_shield;
+        corio::Event proceed;
+        auto f = io.concurrent([io, &stage, &in_shield, &proceed] {
             {
                 corio::CancelShield shield{io};
-                io.sleep(5ms).await();  // not interrupted
+                in_shield.set();
+                proceed.wait(io).await();  // not interrupted by the cancel that comes meanwhile
                 EXPECT_FALSE(io.cancel_requested());
                 EXPECT_NO_THROW(io.check_cancel());
                 stage = 1;
@@ -26,8 +29,10 @@ TEST_P(Cancel, AShieldDefersCancellationUntilItEnds) {
             io.sleep(1h).await();  // throws: the request was kept
             stage = 2;
         });
-        io.sleep(1ms).await();
-        EXPECT_THROW(f.cancel(), corio::Canceled);
+        in_shield.wait(io).await();
+        f.request_cancel();
+        proceed.set();
+        EXPECT_THROW(f.await(), corio::Canceled);
         EXPECT_EQ(stage.load(), 1);
     });
 }

@@ -30,6 +30,18 @@ CORIO_CONFORMANCE_SUITE(Queue);
 /// virtual time moves, so this is exact; on Threaded 10 ms is ample for a woken thread to queue.
 void settle(Io io) { io.sleep(10ms).await(); }
 
+/// Polls `done` every millisecond (virtual on Simulated) for at most `limit`: false when it never
+/// became true, so a broken runtime fails the test instead of hanging it.
+template <class P>
+bool eventually(Io io, P done, std::chrono::milliseconds limit = 5s) {
+    const auto deadline = io.now() + limit;
+    while (!done()) {
+        if (io.now() >= deadline) return false;
+        io.sleep(1ms).await();
+    }
+    return true;
+}
+
 /// Starts `f(args...)` as a task whose cancellation was requested before it began.
 template <class F, class... A>
 auto start_cancelled(Io io, F&& f, A&&... args) {
@@ -143,13 +155,13 @@ TEST_P(Queue, CapacityZeroTryPutAndTryGetPairWithAWaitingPartner) {
     run([](Io io) {
         corio::Queue<int> q(0);
         auto getter = io.concurrent([&q, io] { return q.get(io).await(); });
-        while (!q.try_put(5)) io.sleep(1ms).await();  // succeeds once the getter waits
+        ASSERT_TRUE(eventually(io, [&q] { return q.try_put(5); }));  // once the getter waits
         EXPECT_EQ(getter.await(), 5);
 
         auto putter = io.concurrent([&q, io] { q.put(io, 6).await(); });
         std::optional<int> got;
-        while (!(got = q.try_get())) io.sleep(1ms).await();  // takes from the waiting putter
-        EXPECT_EQ(*got, 6);
+        ASSERT_TRUE(eventually(io, [&] { return (got = q.try_get()).has_value(); }));
+        EXPECT_EQ(*got, 6);  // taken from the waiting putter
         putter.await();
     });
 }
@@ -508,6 +520,9 @@ corio::Task<int> timeout_get_coro(Io io, corio::Queue<int>* q, corio::Event* tim
         co_await corio::with_timeout(io, 10ms, q->get(io));
     } catch (const corio::Timeout&) {
         result += 1;
+    } catch (...) {
+        timed_out->set();  // do not leave the caller waiting
+        throw;
     }
     timed_out->set();
     if (!io.cancel_requested()) result += 10;
@@ -687,7 +702,11 @@ void stress(Io io, std::size_t capacity, bool virtual_time) {
                   [](const Shot& a, const Shot& b) { return a.threshold < b.threshold; });
         for (const Shot& shot : shots) {
             // Reachable: cancelled producers keep attempting, and two consumers stay.
-            while (attempts.load() < shot.threshold) {
+            for (long polls = 0; attempts.load() < shot.threshold; ++polls) {
+                if (polls == 1'000'000) {
+                    ADD_FAILURE() << "the producers stalled at " << attempts.load() << " puts";
+                    break;
+                }
                 if (virtual_time)
                     io.yield().await();  // virtual time would not move while the workers run
                 else

@@ -73,11 +73,15 @@ TEST_P(Select, AThrowingWinnerIsReturnedAndItsAwaitRethrows) {
 TEST_P(Select, ALoserThatFinishesAnywayKeepsItsValue) {
     run([](Io io) {
         auto stubborn = io.concurrent([io] {
+            // Ends only once select cancelled it, i.e. after the winner; the wait itself is
+            // shielded, so the loser finishes with its value instead of Canceled.
+            corio::Event go;
+            corio::stop_callback on_cancel(io.stop_token(), [&go] { go.set(); });
             corio::CancelShield shield{io};
-            io.sleep(5ms).await();  // not interrupted by the loser's cancellation
+            go.wait(io).await();
             return 7;
         });
-        auto fast = sleeper(io, 1ms, 2);
+        auto fast = io.concurrent([] { return 2; });
         EXPECT_EQ(corio::select(io, stubborn, fast).await(), 1u);
         EXPECT_EQ(stubborn.await(), 7);
         EXPECT_EQ(fast.await(), 2);

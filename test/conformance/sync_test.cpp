@@ -26,6 +26,18 @@ CORIO_CONFORMANCE_SUITE(Sync);
 /// Tests never depend on it for their outcome where a late waiter would still be correct.
 void settle(Io io) { io.sleep(10ms).await(); }
 
+/// Polls `done` every millisecond (virtual on Simulated) for at most `limit`: false when it never
+/// became true, so a broken runtime fails the test instead of hanging it.
+template <class P>
+bool eventually(Io io, P done, std::chrono::milliseconds limit = 5s) {
+    const auto deadline = io.now() + limit;
+    while (!done()) {
+        if (io.now() >= deadline) return false;
+        io.sleep(1ms).await();
+    }
+    return true;
+}
+
 /// Starts `f(args...)` as a task whose cancellation was requested before it began.
 template <class F, class... A>
 auto start_cancelled(Io io, F&& f, A&&... args) {
@@ -165,10 +177,12 @@ TEST_P(Sync, MutexHandsOwnershipToWaitersInFifoOrder) {
         corio::Mutex m;
         std::mutex order_mutex;
         std::vector<int> order;
+        std::atomic<int> started{0};
         m.lock(io).await();
         std::vector<corio::Future<void>> waiters;
         for (int i = 0; i < 4; ++i) {
             waiters.push_back(io.concurrent([&, i, io] {
+                ++started;
                 m.lock(io).await();
                 {
                     std::lock_guard lock(order_mutex);
@@ -176,6 +190,7 @@ TEST_P(Sync, MutexHandsOwnershipToWaitersInFifoOrder) {
                 }
                 m.unlock();
             }));
+            ASSERT_TRUE(eventually(io, [&] { return started.load() == i + 1; }));
             settle(io);  // waiter i queues before waiter i + 1 starts
         }
         m.unlock();
@@ -455,13 +470,17 @@ struct Tickets {
     int tickets = 0;   // guarded by m: each signal() hands out one
     bool open = false; // guarded by m: set with broadcast()
     int waiting = 0;   // guarded by m
+    int wakeups = 0;   // guarded by m: returns from wait (there are no spurious ones)
     std::atomic<int> woken{0};
 };
 
 void take_ticket_plain(Io io, Tickets& t) {
     corio::MutexGuard g = t.m.scoped_lock(io).await();
     ++t.waiting;
-    while (t.tickets == 0 && !t.open) t.c.wait(io, t.m).await();
+    while (t.tickets == 0 && !t.open) {
+        t.c.wait(io, t.m).await();
+        ++t.wakeups;
+    }
     if (t.tickets > 0) --t.tickets;
     ++t.woken;
 }
@@ -469,7 +488,10 @@ void take_ticket_plain(Io io, Tickets& t) {
 corio::Task<void> take_ticket_coro(Io io, Tickets* t) {
     co_await t->m.lock(io);
     ++t->waiting;
-    while (t->tickets == 0 && !t->open) co_await t->c.wait(io, t->m);
+    while (t->tickets == 0 && !t->open) {
+        co_await t->c.wait(io, t->m);
+        ++t->wakeups;
+    }
     if (t->tickets > 0) --t->tickets;
     ++t->woken;
     t->m.unlock();
@@ -483,26 +505,29 @@ TEST_P(Sync, ConditionSignalWakesOneWaiterAndBroadcastWakesTheRest) {
             waiters.push_back(io.concurrent([&t, io] { take_ticket_plain(io, t); }));
             waiters.push_back(io.concurrent(take_ticket_coro, io, &t));
         }
-        for (;;) {  // until all four are queued on the condition (they release m in wait)
+        // Until all four are queued on the condition (each counts itself, then waits, which
+        // releases m).
+        ASSERT_TRUE(eventually(io, [&t, io] {
             corio::MutexGuard g = t.m.scoped_lock(io).await();
-            if (t.waiting == 4) {
-                t.tickets = 1;
-                t.c.signal();
-                break;
-            }
-            g.unlock();
-            io.sleep(1ms).await();
+            return t.waiting == 4;
+        }));
+        {
+            corio::MutexGuard g = t.m.scoped_lock(io).await();
+            t.tickets = 1;
+            t.c.signal();
         }
-        while (t.woken.load() < 1) io.sleep(1ms).await();
+        ASSERT_TRUE(eventually(io, [&t] { return t.woken.load() >= 1; }));
         settle(io);
         EXPECT_EQ(t.woken.load(), 1);  // exactly one waiter was woken
         {
             corio::MutexGuard g = t.m.scoped_lock(io).await();
+            EXPECT_EQ(t.wakeups, 1);  // and no other returned from wait to wait again
             t.open = true;
             t.c.broadcast();
         }
         for (auto& f : waiters) f.await();
         EXPECT_EQ(t.woken.load(), 4);
+        EXPECT_EQ(t.wakeups, 4);
         EXPECT_EQ(t.tickets, 0);
     });
 }
@@ -524,15 +549,14 @@ TEST_P(Sync, ConditionBroadcastWakesEveryWaiterPlainAndCoroutine) {
             }));
             waiters.push_back(io.concurrent(wait_for_flag_coro, io, &m, &c, &flag, &waiting, &woken));
         }
-        for (;;) {
+        ASSERT_TRUE(eventually(io, [&, io] {
             corio::MutexGuard g = m.scoped_lock(io).await();
-            if (waiting == 6) {
-                flag = true;
-                c.broadcast();  // one broadcast must wake all six
-                break;
-            }
-            g.unlock();
-            io.sleep(1ms).await();
+            return waiting == 6;  // all six are queued on the condition
+        }));
+        {
+            corio::MutexGuard g = m.scoped_lock(io).await();
+            flag = true;
+            c.broadcast();  // one broadcast must wake all six
         }
         for (auto& f : waiters) f.await();
         EXPECT_EQ(woken.load(), 6);
@@ -728,11 +752,11 @@ TEST_P(Sync, SemaphoreReleaseNWakesNWaiters) {
             }));
             waiters.push_back(io.concurrent(acquire_and_count_coro, io, &s, &started, &acquired));
         }
-        while (started.load() < 4) io.sleep(1ms).await();
+        ASSERT_TRUE(eventually(io, [&] { return started.load() == 4; }));
         settle(io);
         EXPECT_EQ(acquired.load(), 0);
         s.release(2);
-        while (acquired.load() < 2) io.sleep(1ms).await();
+        ASSERT_TRUE(eventually(io, [&] { return acquired.load() >= 2; }));
         settle(io);
         EXPECT_EQ(acquired.load(), 2);  // two permits, two waiters: no more
         EXPECT_EQ(s.available(), 0u);
@@ -748,24 +772,24 @@ TEST_P(Sync, SemaphoreHandsPermitsToWaitersInFifoOrder) {
         corio::Semaphore s(0);
         std::mutex order_mutex;
         std::vector<int> order;
+        std::atomic<int> started{0};
         std::vector<corio::Future<void>> waiters;
         for (int i = 0; i < 4; ++i) {
             waiters.push_back(io.concurrent([&, i, io] {
+                ++started;
                 s.acquire(io).await();
                 std::lock_guard lock(order_mutex);
                 order.push_back(i);
             }));
+            ASSERT_TRUE(eventually(io, [&] { return started.load() == i + 1; }));
             settle(io);  // waiter i queues before waiter i + 1 starts
         }
         for (int i = 0; i < 4; ++i) {
             s.release();
-            while (true) {  // the permit went to the oldest waiter
-                {
-                    std::lock_guard lock(order_mutex);
-                    if (order.size() == static_cast<std::size_t>(i + 1)) break;
-                }
-                io.sleep(1ms).await();
-            }
+            ASSERT_TRUE(eventually(io, [&] {  // one waiter took it before the next release
+                std::lock_guard lock(order_mutex);
+                return order.size() == static_cast<std::size_t>(i + 1);
+            }));
         }
         for (auto& f : waiters) f.await();
         EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
@@ -1019,9 +1043,13 @@ TEST_P(Sync, YieldThrowsCanceledWhenCancellationWasRequested) {
     });
 }
 
+/// Yields until cancelled (bounded, so a yield that ignores cancellation fails the test rather
+/// than hanging it: a million yields is far longer than the caller takes to cancel).
+constexpr long kManyYields = 1'000'000;
+
 corio::Task<void> yield_forever_coro(Io io, corio::Event* started) {
     started->set();
-    for (;;) co_await io.yield();
+    for (long i = 0; i < kManyYields; ++i) co_await io.yield();
 }
 
 TEST_P(Sync, YieldLoopEndsWhenTheTaskIsCancelled) {
@@ -1029,7 +1057,7 @@ TEST_P(Sync, YieldLoopEndsWhenTheTaskIsCancelled) {
         corio::Event started_plain, started_coro;
         auto plain = io.concurrent([&started_plain, io] {
             started_plain.set();
-            for (;;) io.yield().await();
+            for (long i = 0; i < kManyYields; ++i) io.yield().await();
         });
         auto coro = io.concurrent(yield_forever_coro, io, &started_coro);
         // Wait on events, not a sleep: yielding tasks keep virtual time from moving.

@@ -63,9 +63,10 @@ TEST_P(Time, ManySleepersWakeInDeadlineOrder) {
         corio::Mutex m;
         std::vector<int> order;
         corio::Group g{io};
+        const auto t0 = io.now();
         for (int i = 5; i >= 1; --i)
-            g.concurrent([io, i, &m, &order] {
-                io.sleep(std::chrono::milliseconds(i * 15)).await();
+            g.concurrent([io, i, t0, &m, &order] {
+                io.sleep_until(t0 + std::chrono::milliseconds(i * 15)).await();
                 auto guard = m.scoped_lock(io).await();
                 order.push_back(i);
             });

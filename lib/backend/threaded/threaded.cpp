@@ -262,8 +262,9 @@ struct Threaded::Impl final : detail::Executor {
                 continue;
             }
             detail::TimerNode* top = heap.front();
-            if (top->deadline > std::chrono::steady_clock::now()) {
-                timer_cv.wait_until(lock, top->deadline);
+            const auto deadline = top->deadline;  // the node may be cancelled while we wait
+            if (deadline > std::chrono::steady_clock::now()) {
+                timer_cv.wait_until(lock, deadline);
                 continue;
             }
             remove_at(0);
