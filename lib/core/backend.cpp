@@ -147,7 +147,7 @@ struct StateCache {
         }
     }
 };
-thread_local StateCache t_cache;
+CORIO_TLS thread_local StateCache t_cache;
 }  // namespace
 
 void* allocate_task_state(std::size_t size) {

@@ -19,9 +19,9 @@
 namespace corio::detail {
 
 namespace {
-thread_local ThreadState t_state;
-thread_local ThreadParker t_parker;
-thread_local TaskHeader t_root;
+CORIO_TLS thread_local ThreadState t_state;
+CORIO_TLS thread_local ThreadParker t_parker;
+CORIO_TLS thread_local TaskHeader t_root;
 }  // namespace
 
 void spin_pause(unsigned iteration) noexcept {

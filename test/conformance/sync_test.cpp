@@ -22,8 +22,9 @@ namespace {
 CORIO_CONFORMANCE_SUITE(Sync);
 
 /// Lets the other tasks reach their next wait. On Simulated every runnable task runs before
-/// virtual time moves, so this is exact; on Threaded 10 ms is ample for a woken thread to queue.
-/// Tests never depend on it for their outcome where a late waiter would still be correct.
+/// virtual time moves, so this is exact; on Threaded 10 ms is ample for a started thread to
+/// queue. Only the FIFO tests rely on it for their outcome; elsewhere a waiter that queues late
+/// leads to the same result by another path (the fast path, or a wait that throws at once).
 void settle(Io io) { io.sleep(10ms).await(); }
 
 /// Polls `done` every millisecond (virtual on Simulated) for at most `limit`: false when it never

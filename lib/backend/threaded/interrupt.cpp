@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The interrupt signal and the per-thread system call slots.
 #include "backend/threaded/interrupt.hpp"
+#include "core/internal.hpp"
 
 #include <csignal>
 #include <cstring>
@@ -11,7 +12,7 @@
 namespace corio::detail {
 
 namespace {
-thread_local SyscallSlot t_slot;
+CORIO_TLS thread_local SyscallSlot t_slot;
 std::mutex g_handler_mutex;
 bool g_installed[NSIG] = {};
 

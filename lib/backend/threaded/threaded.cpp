@@ -107,11 +107,13 @@ struct Threaded::Impl final : detail::Executor {
     detail::Runnable* head = nullptr;
     detail::Runnable* tail = nullptr;
     std::size_t threads = 0;
-    std::size_t idle = 0;
-    std::size_t tokens = 0;
+    std::atomic<std::size_t> idle{0};    // written under `mutex`; read by a spawner deciding
+    std::atomic<std::size_t> tokens{0};  // written under `mutex`; read by spinning idle threads  // written under `mutex`; read by spinning idle threads
     std::size_t coroutine_runners = 0;
-    std::size_t async_active = 0;
-    std::size_t concurrent_active = 0;
+    // Tasks reserved or running on pool threads, by kind: atomics, so that `reserve` (every
+    // io.async) takes no lock.
+    std::atomic<std::size_t> async_active{0};
+    std::atomic<std::size_t> concurrent_active{0};
     bool stopping = false;
 
     // ---- timers ------------------------------------------------------------------------------
@@ -162,12 +164,27 @@ struct Threaded::Impl final : detail::Executor {
         Impl& impl = *static_cast<Threaded*>(t->backend)->impl_;
         const bool concurrent = t->concurrent;
         detail::run_task_here(t);  // t may be gone from here on
-        std::lock_guard lock(impl.mutex);
-        if (concurrent)
-            --impl.concurrent_active;
-        else
-            --impl.async_active;
+        impl.unreserve(concurrent);
     }
+
+    void unreserve(bool concurrent) noexcept {
+        (concurrent ? concurrent_active : async_active).fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    /// Reserves one slot below `limit`; false at the limit.
+    static bool reserve_below(std::atomic<std::size_t>& active, std::size_t limit) noexcept {
+        std::size_t n = active.load(std::memory_order_relaxed);
+        while (n < limit) {
+            if (active.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+        }
+        return false;
+    }
+
+    /// How long an idle thread spins on its token before it sleeps on the condition variable:
+    /// a task handed over within that window costs no futex wake-up.
+    static constexpr unsigned spin_before_sleep = 2000;
+    /// How long `schedule` waits for a worker to come back before it starts a new thread.
+    static constexpr unsigned spin_before_spawn = 500;
 
     void worker() noexcept {
         std::unique_lock lock(mutex);
@@ -189,6 +206,14 @@ struct Threaded::Impl final : detail::Executor {
             }
             if (stopping) break;
             ++idle;
+            if (tokens.load(std::memory_order_relaxed) == 0) {
+                lock.unlock();
+                for (unsigned i = 0; i < spin_before_sleep &&
+                                     tokens.load(std::memory_order_relaxed) == 0;
+                     ++i)
+                    detail::spin_pause(0);
+                lock.lock();
+            }
             const bool woken = work_cv.wait_for(lock, options.idle_timeout,
                                                 [this] { return tokens > 0 || stopping; });
             if (tokens > 0) {
@@ -316,40 +341,38 @@ std::size_t Threaded::thread_count() const noexcept {
 const Threaded::Options& Threaded::options() const noexcept { return impl_->options; }
 
 bool Threaded::reserve(SpawnKind kind) {
-    const bool from_coroutine = detail::thread_state().executor != nullptr;
-    std::lock_guard lock(impl_->mutex);
     if (kind == SpawnKind::async) {
-        // A coroutine must never run a plain function inline: it might wait and block the worker.
-        if (impl_->async_active >= impl_->options.async_limit && !from_coroutine) return false;
-        ++impl_->async_active;
+        if (Impl::reserve_below(impl_->async_active, impl_->options.async_limit)) return true;
+        // A coroutine must never run a plain function inline: it might wait and block its
+        // worker. Beyond the limit, it still gets a thread.
+        if (detail::thread_state().executor == nullptr) return false;
+        impl_->async_active.fetch_add(1, std::memory_order_relaxed);
         return true;
     }
-    if (impl_->concurrent_active >= impl_->options.concurrent_limit)
+    if (!Impl::reserve_below(impl_->concurrent_active, impl_->options.concurrent_limit))
         throw ConcurrencyUnavailable("Threaded concurrent_limit (" +
                                      std::to_string(impl_->options.concurrent_limit) +
                                      ") reached");
-    ++impl_->concurrent_active;
     return true;
 }
 
-void Threaded::release(SpawnKind kind) noexcept {
-    std::lock_guard lock(impl_->mutex);
-    if (kind == SpawnKind::async)
-        --impl_->async_active;
-    else
-        --impl_->concurrent_active;
-}
+void Threaded::release(SpawnKind kind) noexcept { impl_->unreserve(kind == SpawnKind::concurrent); }
 
 bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
     t.run = &Impl::start_task;
     t.executor = impl_.get();
     t.start_state.store(detail::TaskHeader::queued, std::memory_order_relaxed);
-    std::lock_guard lock(impl_->mutex);
+    std::unique_lock lock(impl_->mutex);
+    if (impl_->idle == 0 && impl_->threads != 0) {
+        // A worker that just finished a task is usually a few microseconds from idle: wait that
+        // long before paying for a new thread (and growing the pool for good).
+        lock.unlock();
+        for (unsigned i = 0; i < Impl::spin_before_spawn && impl_->idle.load() == 0; ++i)
+            detail::spin_pause(0);
+        lock.lock();
+    }
     if (impl_->idle == 0 && !impl_->spawn_locked()) {
-        if (kind == SpawnKind::async)
-            --impl_->async_active;
-        else
-            --impl_->concurrent_active;
+        impl_->unreserve(kind == SpawnKind::concurrent);
         return false;
     }
     impl_->push_locked(&t);
@@ -378,10 +401,7 @@ bool Threaded::try_claim(detail::TaskHeader& t) noexcept {
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
     t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
     impl_->unlink_locked(&t);
-    if (t.concurrent)
-        --impl_->concurrent_active;
-    else
-        --impl_->async_active;
+    impl_->unreserve(t.concurrent);
     // The thread woken for it finds the queue empty and goes back to idle.
     return true;
 }
