@@ -42,23 +42,16 @@ class FutureWaitOperation : public Operation<FutureWaitOperation> {
         return (task_->completion.load(std::memory_order_acquire) & TaskHeader::done_bit) != 0;
     }
     void arm() noexcept {
-        task_->waiter = &listener_;
-        std::uint32_t s = task_->completion.load(std::memory_order_acquire);
-        for (;;) {
-            if ((s & TaskHeader::done_bit) != 0) {
-                complete(Status::ok);
-                return;
-            }
-            if ((s & TaskHeader::waiter_bit) != 0) {
-                misuse_ = true;
-                complete(Status::ok);
-                return;
-            }
-            if (task_->completion.compare_exchange_weak(s, s | TaskHeader::waiter_bit,
-                                                        std::memory_order_acq_rel,
-                                                        std::memory_order_acquire))
-                return;
+        // One waiter at a time: the waiter slot is claimed first, then announced by waiter_bit.
+        Listener* expected = nullptr;
+        if (!task_->waiter.compare_exchange_strong(expected, &listener_, std::memory_order_acq_rel)) {
+            misuse_ = (task_->completion.load(std::memory_order_acquire) & TaskHeader::done_bit) == 0;
+            complete(Status::ok);
+            return;
         }
+        if ((task_->completion.fetch_or(TaskHeader::waiter_bit, std::memory_order_acq_rel) &
+             TaskHeader::done_bit) != 0)
+            complete(Status::ok);
     }
     void try_cancel() noexcept { task_->stop.request_stop(); }
     WaitInfo wait_info() const noexcept { return {WaitKind::future, -1, {}}; }

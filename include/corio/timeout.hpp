@@ -28,6 +28,7 @@ class [[nodiscard]] TimeoutOperation {
         : backend_(&io.backend()), duration_(d), op_(op) {}
     TimeoutOperation(const TimeoutOperation&) = delete;
     TimeoutOperation& operator=(const TimeoutOperation&) = delete;
+    ~TimeoutOperation() { finish(); }  // also when the wrapped operation threw on its start
 
     decltype(auto) await() {
         start();

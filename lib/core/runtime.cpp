@@ -102,8 +102,10 @@ void finish_task(TaskHeader* t) noexcept {
     const std::uint32_t prev = t->completion.fetch_or(TaskHeader::done_bit, std::memory_order_acq_rel);
     if ((prev & TaskHeader::detached_bit) != 0)
         backend->orphan_finished(*t);
-    else if ((prev & TaskHeader::waiter_bit) != 0)
-        t->waiter->notify(t->waiter);
+    else if ((prev & TaskHeader::waiter_bit) != 0) {
+        Listener* w = t->waiter.load(std::memory_order_acquire);
+        w->notify(w);
+    }
 }
 
 void run_task_here(TaskHeader* t) noexcept {

@@ -41,23 +41,16 @@ void SelectWaitOperation::arm() noexcept {
             on_done(i);
             continue;
         }
-        t->waiter = &a;
-        std::uint32_t s = t->completion.load(std::memory_order_acquire);
-        for (;;) {
-            if ((s & TaskHeader::done_bit) != 0) {
-                on_done(i);
-                break;
-            }
-            if ((s & TaskHeader::waiter_bit) != 0) {
-                misuse_ = true;
-                on_done(i);
-                break;
-            }
-            if (t->completion.compare_exchange_weak(s, s | TaskHeader::waiter_bit,
-                                                    std::memory_order_acq_rel,
-                                                    std::memory_order_acquire))
-                break;
+        Listener* expected = nullptr;
+        if (!t->waiter.compare_exchange_strong(expected, &a, std::memory_order_acq_rel)) {
+            // Another waiter has it (misuse), or an earlier select that saw it finish.
+            if (!done(t)) misuse_ = true;
+            on_done(i);
+            continue;
         }
+        if ((t->completion.fetch_or(TaskHeader::waiter_bit, std::memory_order_acq_rel) &
+             TaskHeader::done_bit) != 0)
+            on_done(i);
     }
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) complete(Status::ok);
 }

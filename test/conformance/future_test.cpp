@@ -156,6 +156,25 @@ TEST_P(Future, AwaitingAMovedFromFutureIsAClearError) {
     });
 }
 
+TEST_P(Future, ASecondConcurrentWaiterIsAReportedError) {
+    run([](Io io) {
+        corio::Event gate;
+        corio::Event started;
+        auto f = io.concurrent([io, &gate, &started] {
+            started.set();
+            gate.wait(io).await();
+            return 1;
+        });
+        started.wait(io).await();  // so that the first waiter cannot take f over and run it
+        auto first = io.concurrent([&f] { return f.await(); });
+        while ((f.task()->completion.load() & corio::detail::TaskHeader::waiter_bit) == 0)
+            io.sleep(1ms).await();
+        EXPECT_THROW(f.await(), corio::UsageError);  // not a race: a clear error
+        gate.set();
+        EXPECT_EQ(first.await(), 1);
+    });
+}
+
 TEST_P(Future, AwaiterCancelledWhileWaitingForwardsAndActsAsCancel) {
     run([](Io io) {
         std::atomic<bool> child_canceled{false};

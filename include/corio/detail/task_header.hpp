@@ -75,7 +75,7 @@ struct TaskHeader : Runnable {
     bool concurrent = false;
     std::uint32_t shield_depth = 0;
     WaitInfo wait;
-    Listener* waiter = nullptr;            // valid while waiter_bit is set and done_bit is not
+    std::atomic<Listener*> waiter{nullptr};  // claimed once (CAS from null) by the one waiter
     Executor* executor = nullptr;          // owner of a coroutine task's resumptions
     TaskHeader* reg_prev = nullptr;        // backend registry / group membership links
     TaskHeader* reg_next = nullptr;
