@@ -32,21 +32,7 @@ class [[nodiscard]] TimeoutOperation {
 
     decltype(auto) await() {
         start();
-        try {
-            if constexpr (std::is_void_v<decltype(op_.await())>) {
-                op_.await();
-                finish();
-            } else {
-                decltype(auto) r = op_.await();
-                finish();
-                return r;
-            }
-        } catch (const Canceled&) {
-            translate();
-        } catch (...) {
-            finish();
-            throw;
-        }
+        return finishing([this]() -> decltype(auto) { return op_.await(); });
     }
 
     bool await_ready() {
@@ -55,21 +41,7 @@ class [[nodiscard]] TimeoutOperation {
     }
     auto await_suspend(std::coroutine_handle<> h) { return op_.await_suspend(h); }
     decltype(auto) await_resume() {
-        try {
-            if constexpr (std::is_void_v<decltype(op_.await_resume())>) {
-                op_.await_resume();
-                finish();
-            } else {
-                decltype(auto) r = op_.await_resume();
-                finish();
-                return r;
-            }
-        } catch (const Canceled&) {
-            translate();
-        } catch (...) {
-            finish();
-            throw;
-        }
+        return finishing([this]() -> decltype(auto) { return op_.await_resume(); });
     }
 
   private:
@@ -88,6 +60,27 @@ class [[nodiscard]] TimeoutOperation {
         TimeoutOperation* self = static_cast<Timer*>(n)->self;
         self->timed_out_.store(true, std::memory_order_relaxed);
         self->source_.request_stop();
+    }
+
+    /// Runs `get` (which returns the wrapped operation's result), then disarms the timer and the
+    /// link; a Canceled caused by the timer alone becomes Timeout.
+    template <class Get>
+    decltype(auto) finishing(Get get) {
+        try {
+            if constexpr (std::is_void_v<decltype(get())>) {
+                get();
+                finish();
+            } else {
+                decltype(auto) r = get();
+                finish();
+                return r;
+            }
+        } catch (const Canceled&) {
+            translate();
+        } catch (...) {
+            finish();
+            throw;
+        }
     }
 
     void start() {

@@ -106,7 +106,7 @@ TEST_P(Queue, TryPutAndTryGetNeverWait) {
 
 TEST_P(Queue, AProducerAndAConsumerExchangeInOrderWhileTheQueueFillsAndEmpties) {
     run([](Io io) {
-        const int n = static_cast<int>(corio::test::scaled(1000));
+        const int n = static_cast<int>(corio::test::scaled(300));
         for (std::size_t capacity : {std::size_t{0}, std::size_t{1}, std::size_t{3}}) {
             corio::Queue<int> q(capacity);
             auto producer = io.concurrent([&q, io, n] {
