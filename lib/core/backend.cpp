@@ -95,8 +95,9 @@ void Backend::dump_tasks(std::ostream& out) const {
             << ((c & detail::TaskHeader::done_bit) != 0 ? " finished" : "")
             << ((c & detail::TaskHeader::detached_bit) != 0 ? " orphaned" : "")
             << (t->stop.stop_requested() ? " cancel-requested" : "");
-        if ((c & detail::TaskHeader::done_bit) == 0) out << " waiting on " << detail::to_string(t->wait.kind);
-        if (t->wait.fd >= 0) out << " fd " << t->wait.fd;
+        if ((c & detail::TaskHeader::done_bit) == 0)
+            out << " waiting on "
+                << detail::to_string(t->wait_kind.load(std::memory_order_acquire));
         out << '\n';
     }
 }

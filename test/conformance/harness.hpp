@@ -80,6 +80,19 @@ inline void run_on(BackendKind kind, const std::function<void(Io)>& body,
     }
 }
 
+/// True once the task of `f` is parked on a wait of `kind` (registered with its source: a
+/// waiter seen parked on a mutex is in the mutex's queue). Polls, for at most `limit`.
+template <class R>
+bool parked_on(Io io, const Future<R>& f, detail::WaitKind kind,
+               std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto deadline = io.now() + limit;
+    while (f.task() == nullptr || f.task()->wait_kind.load() != kind) {
+        if (io.now() >= deadline) return false;
+        io.sleep(std::chrono::milliseconds(1)).await();
+    }
+    return true;
+}
+
 class Conformance : public ::testing::TestWithParam<BackendKind> {
   protected:
     void run(const std::function<void(Io)>& body, std::uint64_t seeds = 16) {

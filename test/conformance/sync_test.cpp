@@ -22,9 +22,9 @@ namespace {
 CORIO_CONFORMANCE_SUITE(Sync);
 
 /// Lets the other tasks reach their next wait. On Simulated every runnable task runs before
-/// virtual time moves, so this is exact; on Threaded 10 ms is ample for a started thread to
-/// queue. Only the FIFO tests rely on it for their outcome; elsewhere a waiter that queues late
-/// leads to the same result by another path (the fast path, or a wait that throws at once).
+/// virtual time moves, so this is exact; on Threaded 10 ms is usually enough. No test relies on
+/// it for its outcome (ordering tests use parked_on): a waiter that queues late leads to the
+/// same result by another path (the fast path, or a wait that throws at once).
 void settle(Io io) { io.sleep(10ms).await(); }
 
 /// Polls `done` every millisecond (virtual on Simulated) for at most `limit`: false when it never
@@ -191,8 +191,8 @@ TEST_P(Sync, MutexHandsOwnershipToWaitersInFifoOrder) {
                 }
                 m.unlock();
             }));
-            ASSERT_TRUE(eventually(io, [&] { return started.load() == i + 1; }));
-            settle(io);  // waiter i queues before waiter i + 1 starts
+            // waiter i is in the mutex's queue before waiter i + 1 starts
+            ASSERT_TRUE(corio::test::parked_on(io, waiters.back(), corio::detail::WaitKind::mutex));
         }
         m.unlock();
         for (auto& f : waiters) f.await();
@@ -275,13 +275,13 @@ TEST_P(Sync, MutexLockCancelledDuringTheWaitThrowsAndTheNextWaiterGetsIt) {
             ADD_FAILURE() << "a cancelled waiter got the mutex";
             m.unlock();
         });
-        settle(io);  // a waits on the mutex
+        ASSERT_TRUE(corio::test::parked_on(io, a, corio::detail::WaitKind::mutex));
         auto b = io.concurrent([&, io] {
             m.lock(io).await();
             b_owned = true;
             m.unlock();
         });
-        settle(io);  // b waits behind a
+        ASSERT_TRUE(corio::test::parked_on(io, b, corio::detail::WaitKind::mutex));
         EXPECT_THROW(a.cancel(), corio::Canceled);
         EXPECT_FALSE(b.ready());
         m.unlock();  // hands the mutex to b, past the cancelled a
@@ -782,8 +782,9 @@ TEST_P(Sync, SemaphoreHandsPermitsToWaitersInFifoOrder) {
                 std::lock_guard lock(order_mutex);
                 order.push_back(i);
             }));
-            ASSERT_TRUE(eventually(io, [&] { return started.load() == i + 1; }));
-            settle(io);  // waiter i queues before waiter i + 1 starts
+            // waiter i is in the semaphore's queue before waiter i + 1 starts
+            ASSERT_TRUE(
+                corio::test::parked_on(io, waiters.back(), corio::detail::WaitKind::semaphore));
         }
         for (int i = 0; i < 4; ++i) {
             s.release();

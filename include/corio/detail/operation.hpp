@@ -121,9 +121,11 @@ class Operation {
             return false;
         }
         task_ = task;
-        task_->wait = derived().wait_info();
         if (token_.stop_possible()) registered_ = token_.source()->try_add_callback(&callback_);
         derived().arm();
+        // Published once registered (a waiter seen as parked on a mutex is in its queue), and
+        // before the armed bit, after which a resumed waiter may own this memory again.
+        task_->set_waiting(derived().wait_info());
         std::uint8_t s = bits_.load(std::memory_order_acquire);
         bool cancel_tried = false;
         for (;;) {
@@ -146,7 +148,7 @@ class Operation {
             registered_ = false;
         }
         if (task_ != nullptr) {
-            task_->wait = WaitInfo{};
+            task_->clear_waiting();
             task_ = nullptr;
         }
     }

@@ -74,7 +74,18 @@ struct TaskHeader : Runnable {
     bool coroutine = false;
     bool concurrent = false;
     std::uint32_t shield_depth = 0;
-    WaitInfo wait;
+    // What the task is parked on. The kind is atomic: dumps and tests read it from other
+    // threads; it is published only once the wait is registered with its source.
+    std::atomic<WaitKind> wait_kind{WaitKind::none};
+    int wait_fd = -1;
+    std::chrono::steady_clock::time_point wait_deadline{};
+
+    void set_waiting(const WaitInfo& w) noexcept {
+        wait_fd = w.fd;
+        wait_deadline = w.deadline;
+        wait_kind.store(w.kind, std::memory_order_release);
+    }
+    void clear_waiting() noexcept { wait_kind.store(WaitKind::none, std::memory_order_relaxed); }
     std::atomic<Listener*> waiter{nullptr};  // claimed once (CAS from null) by the one waiter
     Executor* executor = nullptr;          // owner of a coroutine task's resumptions
     TaskHeader* reg_prev = nullptr;        // backend registry / group membership links

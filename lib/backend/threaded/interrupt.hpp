@@ -58,7 +58,7 @@ auto interruptible_syscall(Backend& backend, F&& call) -> decltype(call()) {
     slot.thread = pthread_self();
     slot.signo = backend.interrupt_signal();
     TaskHeader& task = current_task();
-    task.wait.kind = WaitKind::syscall;
+    task.set_waiting({WaitKind::syscall, -1, {}});
     struct Interrupt {
         SyscallSlot* slot;
         void operator()() const noexcept { interrupt_slot(*slot); }
@@ -79,7 +79,7 @@ auto interruptible_syscall(Backend& backend, F&& call) -> decltype(call()) {
         }
         slot.state.store(SyscallSlot::idle, std::memory_order_release);
     }
-    task.wait.kind = WaitKind::none;
+    task.clear_waiting();
     if (canceled) throw Canceled();
     return result;
 }
