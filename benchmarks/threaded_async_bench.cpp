@@ -5,6 +5,7 @@
 //   async_inline             vs direct_call          (io.async+await with async_limit = 0; in a
 //                                                      single- and a multi-threaded process)
 //   concurrent_round_trip    vs std_async            (spawn onto a thread and await the result)
+//   run_queue_contention     vs mutex_deque_contention (1-4 threads spawning onto one pool)
 //   handoff_awake/*          corio Semaphore ping-pong with a plain-function worker and with a
 //                            coroutine worker, vs std::binary_semaphore and mutex+condvar
 //   handoff_parked/*         the same, the worker parked (1 ms idle) before every round trip
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <semaphore>
@@ -71,6 +73,33 @@ void concurrent_round_trip(benchmark::State& state) {
     state.counters["on_worker"] =
         benchmark::Counter(static_cast<double>(on_worker), benchmark::Counter::kAvgIterations);
     state.counters["pool_threads"] = static_cast<double>(pool.thread_count());
+}
+
+// The run queue under contention: every benchmark thread spawns onto one shared pool and awaits.
+// The time per spawn as threads are added shows what the pool's one lock costs; the peer is the
+// same number of threads pushing and popping a std::mutex-guarded std::deque.
+corio::Threaded& shared_pool() {
+    static corio::Threaded pool;
+    return pool;
+}
+
+void run_queue_contention(benchmark::State& state) {
+    corio::Io io = shared_pool().io();
+    for (auto _ : state) benchmark::DoNotOptimize(io.concurrent(trivial, 1).await());
+}
+
+void mutex_deque_contention(benchmark::State& state) {
+    static std::mutex m;
+    static std::deque<int> q;
+    for (auto _ : state) {
+        {
+            std::lock_guard lock(m);
+            q.push_back(1);
+        }
+        std::lock_guard lock(m);
+        benchmark::DoNotOptimize(q.front());
+        q.pop_front();
+    }
 }
 
 void std_async(benchmark::State& state) {
@@ -270,6 +299,15 @@ BENCHMARK(concurrent_round_trip)
     ->UseRealTime()
     ->MeasureProcessCPUTime();
 BENCHMARK(std_async)->Name("threaded_async/std_async")->UseRealTime()->MeasureProcessCPUTime();
+
+BENCHMARK(run_queue_contention)
+    ->Name("threaded_async/run_queue_contention")
+    ->ThreadRange(1, 4)
+    ->UseRealTime();
+BENCHMARK(mutex_deque_contention)
+    ->Name("threaded_async/mutex_deque_contention")
+    ->ThreadRange(1, 4)
+    ->UseRealTime();
 
 BENCHMARK(handoff_awake<CorioPlainChannel>)
     ->Name("threaded_async/handoff_awake/corio_semaphore_plain")

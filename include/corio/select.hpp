@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -115,13 +116,6 @@ template <class R>
 using RaceAlternative = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 }
 
-// GCC 12 with sanitizers reports the winner index as maybe-uninitialized through the
-// member-function table below; it is always set by the select.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 /// The awaitable `race` returns; converting it to its variant waits (a plain call).
 template <class... Fut>
 class [[nodiscard]] RaceOperation {
@@ -146,9 +140,9 @@ class [[nodiscard]] RaceOperation {
     }
     template <std::size_t... I>
     variant_type result_at(std::size_t winner, std::index_sequence<I...>) {
-        using Take = variant_type (RaceOperation::*)();
-        static constexpr Take table[] = {&RaceOperation::take<I>...};
-        return (this->*table[winner])();
+        std::optional<variant_type> out;
+        (void)((I == winner && (out.emplace(take<I>()), true)) || ...);
+        return std::move(*out);
     }
     template <std::size_t I>
     variant_type take() {
@@ -165,10 +159,6 @@ class [[nodiscard]] RaceOperation {
     std::tuple<Fut...> futures_;
     SelectOperation<sizeof...(Fut)> select_;
 };
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 /// Starts each callable with `io.concurrent`, waits for the first to finish, cancels and reaps
 /// the others, and returns the winner's result as `std::variant<R1, ..., Rn>` (built with
