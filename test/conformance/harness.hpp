@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <stop_token>
 #include <string>
+#include <utility>
 
 namespace corio::test {
 
@@ -78,6 +80,32 @@ inline void run_on(BackendKind kind, const std::function<void(Io)>& body,
             break;
         }
     }
+}
+
+/// Lets the other tasks reach their next wait. On Simulated every runnable task runs before
+/// virtual time moves, so this is exact; on Threaded 10 ms is usually enough. No test relies on
+/// it for its outcome (ordering tests use parked_on): a waiter that queues late leads to the
+/// same result by another path (the fast path, or a wait that throws at once).
+inline void settle(Io io) { io.sleep(std::chrono::milliseconds(10)).await(); }
+
+/// Polls `done` every millisecond (virtual on Simulated) for at most `limit`: false when it never
+/// became true, so a broken runtime fails the test instead of hanging it.
+template <class P>
+bool eventually(Io io, P done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto deadline = io.now() + limit;
+    while (!done()) {
+        if (io.now() >= deadline) return false;
+        io.sleep(std::chrono::milliseconds(1)).await();
+    }
+    return true;
+}
+
+/// Starts `f(args...)` as a task whose cancellation was requested before it began.
+template <class F, class... A>
+auto start_cancelled(Io io, F&& f, A&&... args) {
+    std::stop_source source;
+    source.request_stop();
+    return io.async_with(source.get_token(), std::forward<F>(f), std::forward<A>(args)...);
 }
 
 /// True once the task of `f` is parked on a wait of `kind` (registered with its source: a

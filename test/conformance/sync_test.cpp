@@ -21,31 +21,9 @@ namespace {
 
 CORIO_CONFORMANCE_SUITE(Sync);
 
-/// Lets the other tasks reach their next wait. On Simulated every runnable task runs before
-/// virtual time moves, so this is exact; on Threaded 10 ms is usually enough. No test relies on
-/// it for its outcome (ordering tests use parked_on): a waiter that queues late leads to the
-/// same result by another path (the fast path, or a wait that throws at once).
-void settle(Io io) { io.sleep(10ms).await(); }
-
-/// Polls `done` every millisecond (virtual on Simulated) for at most `limit`: false when it never
-/// became true, so a broken runtime fails the test instead of hanging it.
-template <class P>
-bool eventually(Io io, P done, std::chrono::milliseconds limit = 5s) {
-    const auto deadline = io.now() + limit;
-    while (!done()) {
-        if (io.now() >= deadline) return false;
-        io.sleep(1ms).await();
-    }
-    return true;
-}
-
-/// Starts `f(args...)` as a task whose cancellation was requested before it began.
-template <class F, class... A>
-auto start_cancelled(Io io, F&& f, A&&... args) {
-    std::stop_source source;
-    source.request_stop();
-    return io.async_with(source.get_token(), std::forward<F>(f), std::forward<A>(args)...);
-}
+using corio::test::eventually;
+using corio::test::settle;
+using corio::test::start_cancelled;
 
 // ---- Mutex ---------------------------------------------------------------------------------
 
