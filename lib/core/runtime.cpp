@@ -35,14 +35,9 @@ void spin_pause(unsigned iteration) noexcept {
 }
 
 void ThreadParker::park() noexcept {
-    for (unsigned i = 0; i < 200; ++i) {
-        if (permit_.exchange(0, std::memory_order_acquire) != 0) return;
-        spin_pause(i < 100 ? 0 : 64);
-        if (i >= 100) break;
-    }
     for (;;) {
         if (permit_.exchange(0, std::memory_order_acquire) != 0) return;
-        permit_.wait(0, std::memory_order_acquire);
+        permit_.wait(0, std::memory_order_acquire);  // spins and yields briefly, then sleeps
     }
 }
 

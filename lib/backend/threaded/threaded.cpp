@@ -146,11 +146,12 @@ struct Threaded::Impl final : detail::Executor {
             tail = r->prev;
         r->next = r->prev = nullptr;
     }
-    bool wake_idle_locked() noexcept {
+    /// Gives a token to an idle thread; the caller notifies `work_cv` once it has released the
+    /// mutex, so the woken thread does not wake only to block on the mutex.
+    bool claim_idle_locked() noexcept {
         if (idle == 0) return false;
         --idle;
         ++tokens;
-        work_cv.notify_one();
         return true;
     }
     bool spawn_locked() noexcept {
@@ -229,9 +230,13 @@ struct Threaded::Impl final : detail::Executor {
 
     // Executor: coroutine resumptions of tasks on this pool.
     void post(detail::Runnable* r) noexcept override {
-        std::lock_guard lock(mutex);
+        std::unique_lock lock(mutex);
         push_locked(r);
-        if (wake_idle_locked()) return;
+        if (claim_idle_locked()) {
+            lock.unlock();
+            work_cv.notify_one();
+            return;
+        }
         if (coroutine_runners == 0 && !spawn_locked()) {
             std::fputs("corio: Threaded could not start a thread to resume a coroutine\n", stderr);
             std::abort();
@@ -376,7 +381,10 @@ bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
         return false;
     }
     impl_->push_locked(&t);
-    impl_->wake_idle_locked();
+    if (impl_->claim_idle_locked()) {
+        lock.unlock();
+        impl_->work_cv.notify_one();
+    }
     return true;
 }
 
