@@ -175,6 +175,17 @@ TEST_P(Group, CoAwaitRethrowsTheFirstError) {
     run([](Io io) { EXPECT_THROW(io.async(coroutine_throwing_group, io).await(), std::runtime_error); });
 }
 
+/// Waits on what `make()` returns and counts the wait's cancellation.
+template <class MakeOp>
+corio::Task<void> counts_cancel(std::atomic<std::size_t>* ended, MakeOp make) {
+    try {
+        co_await make();
+    } catch (const corio::Canceled&) {
+        ++*ended;
+        throw;
+    }
+}
+
 TEST_P(Group, CancelStormOverManyTasksEndsEveryOne) {
     const std::size_t n = corio::test::scaled(10'000) / (simulated() ? 10 : 1);
     run(
@@ -186,52 +197,16 @@ TEST_P(Group, CancelStormOverManyTasksEndsEveryOne) {
             corio::Queue<int> q{1};
             ASSERT_TRUE(q.try_put(0));
             ASSERT_TRUE(m.try_lock());
+            auto sleep = [io] { return io.sleep(1h); };
+            auto lock = [io, &m] { return m.lock(io); };
+            auto put = [io, &q] { return q.put(io, 1); };
+            auto wait = [io, &never] { return never.wait(io); };
             for (std::size_t i = 0; i < n; ++i) {
                 switch (i % 4) {
-                    case 0:
-                        g.concurrent([io, &ended] {
-                            corio::Task<void> (*fn)(Io, std::atomic<std::size_t>*) =
-                                [](Io io2, std::atomic<std::size_t>* e) -> corio::Task<void> {
-                                try {
-                                    co_await io2.sleep(1h);
-                                } catch (const corio::Canceled&) {
-                                    ++*e;
-                                    throw;
-                                }
-                            };
-                            return fn(io, &ended);
-                        });
-                        break;
-                    case 1:
-                        g.concurrent([io, &ended, &m]() -> corio::Task<void> {
-                            try {
-                                co_await m.lock(io);
-                            } catch (const corio::Canceled&) {
-                                ++ended;
-                                throw;
-                            }
-                        });
-                        break;
-                    case 2:
-                        g.concurrent([io, &ended, &q]() -> corio::Task<void> {
-                            try {
-                                co_await q.put(io, 1);
-                            } catch (const corio::Canceled&) {
-                                ++ended;
-                                throw;
-                            }
-                        });
-                        break;
-                    default:
-                        g.concurrent([io, &ended, &never]() -> corio::Task<void> {
-                            try {
-                                co_await never.wait(io);
-                            } catch (const corio::Canceled&) {
-                                ++ended;
-                                throw;
-                            }
-                        });
-                        break;
+                    case 0: g.concurrent(counts_cancel<decltype(sleep)>, &ended, sleep); break;
+                    case 1: g.concurrent(counts_cancel<decltype(lock)>, &ended, lock); break;
+                    case 2: g.concurrent(counts_cancel<decltype(put)>, &ended, put); break;
+                    default: g.concurrent(counts_cancel<decltype(wait)>, &ended, wait); break;
                 }
             }
             io.sleep(1ms).await();
