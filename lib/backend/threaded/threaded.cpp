@@ -108,7 +108,7 @@ struct Threaded::Impl final : detail::Executor {
     detail::Runnable* tail = nullptr;
     std::size_t threads = 0;
     std::atomic<std::size_t> idle{0};    // written under `mutex`; read by a spawner deciding
-    std::atomic<std::size_t> tokens{0};  // written under `mutex`; read by spinning idle threads  // written under `mutex`; read by spinning idle threads
+    std::atomic<std::size_t> tokens{0};  // written under `mutex`; read by spinning idle threads
     std::size_t coroutine_runners = 0;
     // Tasks reserved or running on pool threads, by kind: atomics, so that `reserve` (every
     // io.async) takes no lock.
@@ -181,9 +181,8 @@ struct Threaded::Impl final : detail::Executor {
         return false;
     }
 
-    /// How long an idle thread spins on its token before it sleeps on the condition variable:
-    /// a task handed over within that window costs no futex wake-up.
-    static constexpr unsigned spin_before_sleep = 2000;
+    /// Polls of its token by an idle thread before it sleeps (a few microseconds).
+    static constexpr unsigned spin_before_sleep = 5000;
     /// How long `schedule` waits for a worker to come back before it starts a new thread.
     static constexpr unsigned spin_before_spawn = 500;
 
@@ -206,15 +205,14 @@ struct Threaded::Impl final : detail::Executor {
                 continue;
             }
             if (stopping) break;
+            // A short spin before sleeping catches a hand-off that follows at once. It polls
+            // without `pause`: on these VMs a vCPU that executes many pauses is descheduled
+            // (pause-loop exiting), which made a parked coroutine's hand-off 4x slower.
             ++idle;
-            if (tokens.load(std::memory_order_relaxed) == 0) {
-                lock.unlock();
-                for (unsigned i = 0; i < spin_before_sleep &&
-                                     tokens.load(std::memory_order_relaxed) == 0;
-                     ++i)
-                    detail::spin_pause(0);
-                lock.lock();
+            lock.unlock();
+            for (unsigned i = 0; i < spin_before_sleep && tokens.load(std::memory_order_relaxed) == 0; ++i) {
             }
+            lock.lock();
             const bool woken = work_cv.wait_for(lock, options.idle_timeout,
                                                 [this] { return tokens > 0 || stopping; });
             if (tokens > 0) {
