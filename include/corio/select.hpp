@@ -53,11 +53,6 @@ class CORIO_EXPORT SelectWaitOperation : public Operation<SelectWaitOperation> {
     bool misuse_ = false;
 };
 
-template <class F>
-TaskHeader* task_of(F& f) noexcept {
-    return f.task();
-}
-
 }  // namespace detail
 
 /// The awaitable `select` returns. `.await()` in plain code, `co_await` in a Task; converting it

@@ -154,7 +154,6 @@ const char* to_string(WaitKind kind) noexcept {
         case WaitKind::queue_put: return "queue put";
         case WaitKind::queue_get: return "queue get";
         case WaitKind::syscall: return "system call";
-        case WaitKind::inline_run: return "inline task";
     }
     return "?";
 }

@@ -92,13 +92,6 @@ class Operation {
         if ((bits_.fetch_or(done_bit, std::memory_order_acq_rel) & armed_bit) != 0) w.wake();
     }
 
-    [[nodiscard]] bool completed() const noexcept {
-        return (bits_.load(std::memory_order_acquire) & done_bit) != 0;
-    }
-
-    /// Marks an operation that finished on the fast path or before arming as canceled.
-    void set_canceled_now() noexcept { status_ = Status::canceled; }
-
     void throw_if_canceled() const {
         if (status_ == Status::canceled) throw Canceled();
     }

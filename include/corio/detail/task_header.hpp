@@ -21,7 +21,7 @@ namespace corio::detail {
 /// What a task is parked on, for dumps and the messages of aborts.
 enum class WaitKind : std::uint8_t {
     none, sleep, yield, future, group, select, mutex, condition, semaphore, event,
-    queue_put, queue_get, syscall, inline_run,
+    queue_put, queue_get, syscall,
 };
 
 CORIO_EXPORT const char* to_string(WaitKind kind) noexcept;

@@ -184,7 +184,7 @@ struct Threaded::Impl final : detail::Executor {
     /// Polls of its token by an idle thread before it sleeps (a few microseconds).
     static constexpr unsigned spin_before_sleep = 5000;
     /// How long `schedule` waits for a worker to come back before it starts a new thread.
-    static constexpr unsigned spin_before_spawn = 500;
+    static constexpr unsigned spin_before_spawn = 5000;
 
     void worker() noexcept {
         std::unique_lock lock(mutex);
@@ -210,7 +210,8 @@ struct Threaded::Impl final : detail::Executor {
             // (pause-loop exiting), which made a parked coroutine's hand-off 4x slower.
             ++idle;
             lock.unlock();
-            for (unsigned i = 0; i < spin_before_sleep && tokens.load(std::memory_order_relaxed) == 0; ++i) {
+            for (unsigned i = 0;
+                 i < spin_before_sleep && tokens.load(std::memory_order_relaxed) == 0; ++i) {
             }
             lock.lock();
             const bool woken = work_cv.wait_for(lock, options.idle_timeout,
@@ -370,8 +371,9 @@ bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
         // A worker that just finished a task is usually a few microseconds from idle: wait that
         // long before paying for a new thread (and growing the pool for good).
         lock.unlock();
-        for (unsigned i = 0; i < Impl::spin_before_spawn && impl_->idle.load() == 0; ++i)
-            detail::spin_pause(0);
+        // Plain loads, no `pause`: see spin_before_sleep.
+        for (unsigned i = 0; i < Impl::spin_before_spawn && impl_->idle.load() == 0; ++i) {
+        }
         lock.lock();
     }
     if (impl_->idle == 0 && !impl_->spawn_locked()) {
