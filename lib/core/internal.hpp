@@ -17,16 +17,40 @@
 
 namespace corio::detail {
 
-/// The default parker of a plain thread: a one-permit semaphore that spins briefly before
-/// sleeping in the kernel (waking a parked thread costs ~20 us on these machines).
+/// The default parker of a plain thread (and of an idle Threaded worker): a one-permit
+/// semaphore on a futex.
+///
+/// Spinning before sleeping pays only when the permit comes sooner than a sleep and a wake-up
+/// cost (~20 us here), and it hurts when the thread that will give the permit waits for this
+/// CPU. So the spin is adaptive: `unpark` stamps the time when it has to wake a sleeper, the
+/// parker learns from it how long its recent waits were, and it spins only while they were
+/// short. A thread woken once a millisecond blocks at once, like a condition variable; a
+/// ping-pong partner spins and never enters the kernel.
 class ThreadParker final : public Parker {
   public:
     void park() noexcept override;
     void unpark() noexcept override;
+    /// Parks until a permit comes or `deadline_ns` (steady_clock nanoseconds) passes; true when
+    /// it took a permit.
+    bool park_until(std::int64_t deadline_ns) noexcept;
 
   private:
-    std::atomic<std::uint32_t> permit_{0};
+    static constexpr std::uint32_t empty = 0, notified = 1, parked = 2;
+    bool take_permit() noexcept;
+    bool spin_for_permit() noexcept;
+    void note_spun() noexcept;
+    /// Sleeps while the state is `parked`, until `deadline_ns` (0: none); spurious returns.
+    void sleep(std::int64_t deadline_ns) noexcept;
+    void wake_one() noexcept;
+    bool block(std::int64_t deadline_ns) noexcept;
+
+    std::atomic<std::uint32_t> state_{empty};
+    std::atomic<std::int64_t> woken_at_{0};  // when `unpark` found this parker asleep
+    unsigned short_waits_ = 2;               // owner only: recent waits short enough to spin
 };
+
+/// steady_clock now, in nanoseconds.
+std::int64_t steady_now_ns() noexcept;
 
 /// The calling thread's own parker.
 ThreadParker& this_thread_parker() noexcept;

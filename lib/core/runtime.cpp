@@ -34,18 +34,6 @@ void spin_pause(unsigned iteration) noexcept {
     }
 }
 
-void ThreadParker::park() noexcept {
-    for (;;) {
-        if (permit_.exchange(0, std::memory_order_acquire) != 0) return;
-        permit_.wait(0, std::memory_order_acquire);  // spins and yields briefly, then sleeps
-    }
-}
-
-void ThreadParker::unpark() noexcept {
-    permit_.store(1, std::memory_order_release);
-    permit_.notify_one();
-}
-
 ThreadParker& this_thread_parker() noexcept { return t_parker; }
 
 ThreadState& thread_state() noexcept {

@@ -2,8 +2,10 @@
 // The Threaded backend.
 //
 // One run queue (a mutex and an intrusive list) of Runnables: tasks to start and coroutines to
-// resume. Every task pushed is matched by a thread: an idle one is woken with a token, or a new
-// one is started, so a queued task never waits behind tasks that block. Coroutine resumptions
+// resume. Every task pushed is matched by a thread: an idle one is handed a token and unparked
+// (idle threads wait on their own ThreadParker, newest first, so the adaptive spin of a busy
+// thread catches the next hand-off and a thread idle for long sleeps at once), or a new one is
+// started, so a queued task never waits behind tasks that block. Coroutine resumptions
 // only need some thread that is not blocked in plain code: one is started when none is idle and
 // none is running a resumption. An awaiter may take back a task that has not started and run it
 // itself. One timer thread keeps a binary heap of TimerNodes.
@@ -101,14 +103,23 @@ struct Threaded::Impl final : detail::Executor {
     Options options;
 
     // ---- run queue --------------------------------------------------------------------------
+    /// An idle thread, on its own stack while it waits: a stack of them, newest on top.
+    struct IdleThread {
+        detail::ThreadParker* parker = nullptr;
+        IdleThread* next = nullptr;
+        std::atomic<bool> token{false};  // set under `mutex` by whoever hands it work
+        // Set under `mutex` with the token, cleared once the unpark that follows returned: the
+        // thread must not exit (and free its parker) before then.
+        std::atomic<bool> unpark_pending{false};
+    };
+
     mutable std::mutex mutex;
-    std::condition_variable work_cv;
     std::condition_variable exit_cv;
+    IdleThread* idle_top = nullptr;
     detail::Runnable* head = nullptr;
     detail::Runnable* tail = nullptr;
     std::size_t threads = 0;
-    std::atomic<std::size_t> idle{0};    // written under `mutex`; read by a spawner deciding
-    std::atomic<std::size_t> tokens{0};  // written under `mutex`; read by spinning idle threads
+    std::atomic<std::size_t> idle{0};  // written under `mutex`; read by a spawner deciding
     std::size_t coroutine_runners = 0;
     // Tasks reserved or running on pool threads, by kind: atomics, so that `reserve` (every
     // io.async) takes no lock.
@@ -146,13 +157,29 @@ struct Threaded::Impl final : detail::Executor {
             tail = r->prev;
         r->next = r->prev = nullptr;
     }
-    /// Gives a token to an idle thread; the caller notifies `work_cv` once it has released the
-    /// mutex, so the woken thread does not wake only to block on the mutex.
-    bool claim_idle_locked() noexcept {
-        if (idle == 0) return false;
-        --idle;
-        ++tokens;
-        return true;
+    /// Gives a token to the newest idle thread; the caller passes it to `wake` once it has
+    /// released the mutex, so the woken thread does not wake only to block on the mutex.
+    IdleThread* claim_idle_locked() noexcept {
+        IdleThread* t = idle_top;
+        if (t == nullptr) return nullptr;
+        idle_top = t->next;
+        idle.store(idle.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        t->unpark_pending.store(true, std::memory_order_relaxed);
+        t->token.store(true, std::memory_order_release);
+        return t;
+    }
+    static void wake(IdleThread* t) noexcept {
+        t->parker->unpark();
+        t->unpark_pending.store(false, std::memory_order_release);
+    }
+    void remove_idle_locked(IdleThread* t) noexcept {
+        for (IdleThread** p = &idle_top; *p != nullptr; p = &(*p)->next) {
+            if (*p == t) {
+                *p = t->next;
+                idle.store(idle.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+                return;
+            }
+        }
     }
     bool spawn_locked() noexcept {
         if (!start_thread(options.stack_size, [this] { worker(); })) return false;
@@ -181,12 +208,38 @@ struct Threaded::Impl final : detail::Executor {
         return false;
     }
 
-    /// Polls of its token by an idle thread before it sleeps (a few microseconds).
-    static constexpr unsigned spin_before_sleep = 5000;
     /// How long `schedule` waits for a worker to come back before it starts a new thread.
     static constexpr unsigned spin_before_spawn = 5000;
 
+    /// Waits, `lock` released, until handed a token (true) or idle for `idle_timeout` (false:
+    /// the thread exits). `lock` is held again on return.
+    bool wait_idle(IdleThread& self, std::unique_lock<std::mutex>& lock) noexcept {
+        self.token.store(false, std::memory_order_relaxed);
+        self.next = idle_top;
+        idle_top = &self;
+        idle.store(idle.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        lock.unlock();
+        // A timeout beyond a century is no timeout (and would overflow in nanoseconds).
+        const auto timeout = options.idle_timeout;
+        const std::int64_t deadline =
+            timeout > std::chrono::hours(24 * 365 * 100)
+                ? 0
+                : detail::steady_now_ns() +
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+        for (;;) {
+            const bool unparked = self.parker->park_until(deadline);
+            if (self.token.load(std::memory_order_acquire)) break;
+            if (!unparked) break;  // timed out; a token may still come before the lock
+        }
+        lock.lock();
+        if (self.token.load(std::memory_order_relaxed)) return true;
+        remove_idle_locked(&self);
+        return false;
+    }
+
     void worker() noexcept {
+        IdleThread self;
+        self.parker = &detail::this_thread_parker();
         std::unique_lock lock(mutex);
         for (;;) {
             if (head != nullptr) {
@@ -205,23 +258,13 @@ struct Threaded::Impl final : detail::Executor {
                 continue;
             }
             if (stopping) break;
-            // A short spin before sleeping catches a hand-off that follows at once. It polls
-            // without `pause`: on these VMs a vCPU that executes many pauses is descheduled
-            // (pause-loop exiting), which made a parked coroutine's hand-off 4x slower.
-            ++idle;
+            if (!wait_idle(self, lock)) break;
+        }
+        // An unpark handed over with an earlier token may still be on its way to this parker.
+        while (self.unpark_pending.load(std::memory_order_acquire)) {
             lock.unlock();
-            for (unsigned i = 0;
-                 i < spin_before_sleep && tokens.load(std::memory_order_relaxed) == 0; ++i) {
-            }
+            std::this_thread::yield();
             lock.lock();
-            const bool woken = work_cv.wait_for(lock, options.idle_timeout,
-                                                [this] { return tokens > 0 || stopping; });
-            if (tokens > 0) {
-                --tokens;
-                continue;
-            }
-            --idle;
-            if (stopping || !woken) break;
         }
         --threads;
         exit_cv.notify_all();
@@ -231,9 +274,9 @@ struct Threaded::Impl final : detail::Executor {
     void post(detail::Runnable* r) noexcept override {
         std::unique_lock lock(mutex);
         push_locked(r);
-        if (claim_idle_locked()) {
+        if (IdleThread* t = claim_idle_locked()) {
             lock.unlock();
-            work_cv.notify_one();
+            wake(t);
             return;
         }
         if (coroutine_runners == 0 && !spawn_locked()) {
@@ -326,7 +369,7 @@ Threaded::~Threaded() {
     {
         std::unique_lock lock(impl_->mutex);
         impl_->stopping = true;
-        impl_->work_cv.notify_all();
+        while (Impl::IdleThread* t = impl_->claim_idle_locked()) Impl::wake(t);
         impl_->exit_cv.wait(lock, [this] { return impl_->threads == 0; });
     }
     {
@@ -371,7 +414,7 @@ bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
         // A worker that just finished a task is usually a few microseconds from idle: wait that
         // long before paying for a new thread (and growing the pool for good).
         lock.unlock();
-        // Plain loads, no `pause`: see spin_before_sleep.
+        // Plain loads, no `pause`: a vCPU looping on pause is descheduled here (see parker.cpp).
         for (unsigned i = 0; i < Impl::spin_before_spawn && impl_->idle.load() == 0; ++i) {
         }
         lock.lock();
@@ -381,9 +424,9 @@ bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
         return false;
     }
     impl_->push_locked(&t);
-    if (impl_->claim_idle_locked()) {
+    if (Impl::IdleThread* idle_thread = impl_->claim_idle_locked()) {
         lock.unlock();
-        impl_->work_cv.notify_one();
+        Impl::wake(idle_thread);
     }
     return true;
 }
