@@ -10,6 +10,7 @@
 #include <corio/future.hpp>
 #include <corio/group.hpp>
 #include <corio/io.hpp>
+#include <corio/io_uring.hpp>
 #include <corio/mutex.hpp>
 #include <corio/queue.hpp>
 #include <corio/select.hpp>

@@ -140,7 +140,7 @@ class Io {
         if (!backend_->schedule(*s, kind)) {
             if (kind == SpawnKind::concurrent) {
                 s->vtable->destroy(s);
-                throw ConcurrencyUnavailable("no thread or fiber could be started");
+                throw ConcurrencyUnavailable(backend_->schedule_failure());
             }
             backend_->run_inline(*s);
         }

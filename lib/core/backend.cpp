@@ -23,6 +23,8 @@ Backend::~Backend() = default;
 
 bool Backend::try_claim(detail::TaskHeader&) noexcept { return false; }
 
+std::string Backend::schedule_failure() const { return "no thread or fiber could be started"; }
+
 std::chrono::steady_clock::time_point Backend::now() const noexcept {
     return std::chrono::steady_clock::now();
 }

@@ -26,10 +26,35 @@ namespace corio::detail {
 /// parker learns from it how long its recent waits were, and it spins only while they were
 /// short. A thread woken once a millisecond blocks at once, like a condition variable; a
 /// ping-pong partner spins and never enters the kernel.
+class ThreadParker;
+
+/// An event loop driven by a thread that has no worker of its own to wait for (an IoUring with
+/// no worker threads is driven by the thread that owns it): while such a thread parks, it
+/// runs the loop instead of sleeping on its futex.
+class Driver {
+  public:
+    /// Runs the loop until `parker` has a permit (and takes it).
+    virtual void drive(ThreadParker& parker) noexcept = 0;
+    /// Interrupts the loop's wait from another thread.
+    virtual void wake() noexcept = 0;
+
+  protected:
+    ~Driver() = default;
+};
+
 class ThreadParker final : public Parker {
   public:
     void park() noexcept override;
     void unpark() noexcept override;
+
+    /// Makes this (the calling thread's) parker drive `d` instead of sleeping; nullptr undoes.
+    void set_driver(Driver* d) noexcept { driver_.store(d, std::memory_order_release); }
+    [[nodiscard]] Driver* driver() const noexcept { return driver_.load(std::memory_order_relaxed); }
+    // For a Driver: take a permit; announce a wait (false: a permit came, and was taken); end
+    // it (true: a permit came, and was taken).
+    bool try_take() noexcept { return take_permit(); }
+    bool begin_block() noexcept;
+    bool end_block() noexcept;
     /// Parks until a permit comes or `deadline_ns` (steady_clock nanoseconds) passes; true when
     /// it took a permit.
     bool park_until(std::int64_t deadline_ns) noexcept;
@@ -46,6 +71,7 @@ class ThreadParker final : public Parker {
 
     std::atomic<std::uint32_t> state_{empty};
     std::atomic<std::int64_t> woken_at_{0};  // when `unpark` found this parker asleep
+    std::atomic<Driver*> driver_{nullptr};
     unsigned short_waits_ = 2;               // owner only: recent waits short enough to spin
 };
 

@@ -129,7 +129,24 @@ void ThreadParker::note_spun() noexcept {
     if (short_waits_ < short_waits_max) ++short_waits_;
 }
 
+bool ThreadParker::begin_block() noexcept {
+    std::uint32_t expected = empty;
+    if (state_.compare_exchange_strong(expected, parked, std::memory_order_acquire,
+                                       std::memory_order_relaxed))
+        return true;
+    state_.exchange(empty, std::memory_order_acquire);
+    return false;
+}
+
+bool ThreadParker::end_block() noexcept {
+    return state_.exchange(empty, std::memory_order_acquire) == notified;
+}
+
 void ThreadParker::park() noexcept {
+    if (Driver* d = driver_.load(std::memory_order_relaxed)) {
+        d->drive(*this);
+        return;
+    }
     for (;;) {
         if (take_permit()) return;
         if (short_waits_ > 0 && spin_for_permit()) return note_spun();
@@ -151,7 +168,12 @@ void ThreadParker::unpark() noexcept {
     // for a wake-up anyway); a stale stamp only makes the owner's estimate err long.
     if (state_.load(std::memory_order_relaxed) == parked)
         woken_at_.store(steady_now_ns(), std::memory_order_relaxed);
-    if (state_.exchange(notified, std::memory_order_release) == parked) wake_one();
+    if (state_.exchange(notified, std::memory_order_release) == parked) {
+        if (Driver* d = driver_.load(std::memory_order_acquire))
+            d->wake();
+        else
+            wake_one();
+    }
 }
 
 }  // namespace corio::detail

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The conformance harness: every test body is written once against Io and run on each backend
-// (Simulated over many seeds, Threaded, Threaded with async_limit = 0).
+// (Simulated over many seeds, Threaded, Threaded with async_limit = 0, and IoUring with 0
+// (caller-driven), 1 and 2 workers, plus 2 workers with the test body itself on a fiber).
 #pragma once
 
 #include <corio/corio.hpp>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <system_error>
 #include <utility>
 
 namespace corio::test {
@@ -26,13 +28,25 @@ constexpr std::size_t scaled(std::size_t n) {
     return n / CORIO_STRESS_DIVISOR > 0 ? n / CORIO_STRESS_DIVISOR : 1;
 }
 
-enum class BackendKind { simulated, threaded, threaded_inline };
+enum class BackendKind {
+    simulated,
+    threaded,
+    threaded_inline,
+    io_uring_0,
+    io_uring_1,
+    io_uring_2,
+    io_uring_fiber,
+};
 
 inline std::string to_string(BackendKind k) {
     switch (k) {
         case BackendKind::simulated: return "Simulated";
         case BackendKind::threaded: return "Threaded";
         case BackendKind::threaded_inline: return "ThreadedInline";
+        case BackendKind::io_uring_0: return "IoUring0";
+        case BackendKind::io_uring_1: return "IoUring1";
+        case BackendKind::io_uring_2: return "IoUring2";
+        case BackendKind::io_uring_fiber: return "IoUringFiber";
     }
     return "?";
 }
@@ -77,6 +91,32 @@ inline void run_on(BackendKind kind, const std::function<void(Io)>& body,
         case BackendKind::threaded_inline: {
             Threaded pool({.async_limit = 0});
             body(pool.io());
+            break;
+        }
+        case BackendKind::io_uring_0:
+        case BackendKind::io_uring_1:
+        case BackendKind::io_uring_2:
+        case BackendKind::io_uring_fiber: {
+#ifdef CORIO_HAS_IO_URING
+            const unsigned threads = kind == BackendKind::io_uring_0   ? 0
+                                     : kind == BackendKind::io_uring_1 ? 1
+                                                                       : 2;
+            std::unique_ptr<IoUring> ring;
+            try {
+                ring = std::make_unique<IoUring>(IoUring::Options{.threads = threads});
+            } catch (const std::system_error& e) {
+                GTEST_SKIP() << "io_uring unavailable here: " << e.what();
+            }
+            Io io = ring->io();
+            if (kind == BackendKind::io_uring_fiber) {
+                // The body's own waits then park a fiber instead of the test's thread.
+                io.concurrent([&body, io] { body(io); }).await();
+            } else {
+                body(io);
+            }
+#else
+            GTEST_SKIP() << "built without liburing";
+#endif
             break;
         }
     }
@@ -140,5 +180,9 @@ inline std::string param_name(const ::testing::TestParamInfo<BackendKind>& info)
     INSTANTIATE_TEST_SUITE_P(, Suite,                                                     \
                              ::testing::Values(::corio::test::BackendKind::simulated,      \
                                                ::corio::test::BackendKind::threaded,       \
-                                               ::corio::test::BackendKind::threaded_inline), \
+                                               ::corio::test::BackendKind::threaded_inline, \
+                                               ::corio::test::BackendKind::io_uring_0,     \
+                                               ::corio::test::BackendKind::io_uring_1,     \
+                                               ::corio::test::BackendKind::io_uring_2,     \
+                                               ::corio::test::BackendKind::io_uring_fiber), \
                              ::corio::test::param_name)

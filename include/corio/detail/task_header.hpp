@@ -88,6 +88,7 @@ struct TaskHeader : Runnable {
     void clear_waiting() noexcept { wait_kind.store(WaitKind::none, std::memory_order_relaxed); }
     std::atomic<Listener*> waiter{nullptr};  // claimed once (CAS from null) by the one waiter
     Executor* executor = nullptr;          // owner of a coroutine task's resumptions
+    void* backend_data = nullptr;          // the backend's (a fiber reserved for the task)
     TaskHeader* reg_prev = nullptr;        // backend registry / group membership links
     TaskHeader* reg_next = nullptr;
     TaskHeader* group_prev = nullptr;

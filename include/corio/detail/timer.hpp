@@ -15,6 +15,7 @@ struct TimerNode {
     Fn fire;                      // runs on the backend's timer context; must not block
     std::size_t heap_index = 0;   // backend's bookkeeping
     std::uint64_t sequence = 0;   // backend's bookkeeping (FIFO among equal deadlines)
+    void* owner = nullptr;        // backend's bookkeeping (which heap holds it)
 };
 
 }  // namespace corio::detail

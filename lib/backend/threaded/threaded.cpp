@@ -11,6 +11,8 @@
 // itself. One timer thread keeps a binary heap of TimerNodes.
 #include "backend/threaded/interrupt.hpp"
 #include "core/internal.hpp"
+#include "core/local_loop.hpp"
+#include "core/timer_heap.hpp"
 
 #include <corio/threaded.hpp>
 
@@ -54,46 +56,6 @@ bool start_thread(std::size_t stack_size, F fn) noexcept {
     return true;
 }
 
-/// Runs the coroutine resumptions of a task driven inline by a blocked thread.
-class LocalLoop final : public detail::Executor {
-  public:
-    explicit LocalLoop(detail::Parker* parker) noexcept : parker_(parker) {}
-    void post(detail::Runnable* r) noexcept override {
-        {
-            std::lock_guard lock(mutex_);
-            r->next = nullptr;
-            if (tail_ != nullptr)
-                tail_->next = r;
-            else
-                head_ = r;
-            tail_ = r;
-        }
-        parker_->unpark();
-    }
-    /// Runs what is queued; false when nothing was.
-    bool run_some() noexcept {
-        detail::Runnable* r = nullptr;
-        {
-            std::lock_guard lock(mutex_);
-            r = head_;
-            head_ = tail_ = nullptr;
-        }
-        if (r == nullptr) return false;
-        while (r != nullptr) {
-            detail::Runnable* next = r->next;
-            r->run(r);
-            r = next;
-        }
-        return true;
-    }
-
-  private:
-    detail::Parker* parker_;
-    std::mutex mutex_;
-    detail::Runnable* head_ = nullptr;
-    detail::Runnable* tail_ = nullptr;
-};
-
 }  // namespace
 
 struct Threaded::Impl final : detail::Executor {
@@ -130,9 +92,8 @@ struct Threaded::Impl final : detail::Executor {
     // ---- timers ------------------------------------------------------------------------------
     std::mutex timer_mutex;
     std::condition_variable timer_cv;
-    std::vector<detail::TimerNode*> heap;
+    detail::TimerHeap heap;
     detail::TimerNode* firing = nullptr;
-    std::uint64_t timer_sequence = 0;
     bool timer_stopping = false;
     bool timer_thread_running = false;
 
@@ -286,46 +247,6 @@ struct Threaded::Impl final : detail::Executor {
     }
 
     // ---- timer thread ------------------------------------------------------------------------
-    static bool later(const detail::TimerNode* a, const detail::TimerNode* b) noexcept {
-        return a->deadline != b->deadline ? a->deadline > b->deadline : a->sequence > b->sequence;
-    }
-    void sift_up(std::size_t i) noexcept {
-        while (i > 0) {
-            const std::size_t p = (i - 1) / 2;
-            if (!later(heap[p], heap[i])) break;
-            std::swap(heap[p], heap[i]);
-            heap[p]->heap_index = p;
-            heap[i]->heap_index = i;
-            i = p;
-        }
-    }
-    void sift_down(std::size_t i) noexcept {
-        for (;;) {
-            std::size_t m = i;
-            const std::size_t l = 2 * i + 1, r = l + 1;
-            if (l < heap.size() && later(heap[m], heap[l])) m = l;
-            if (r < heap.size() && later(heap[m], heap[r])) m = r;
-            if (m == i) break;
-            std::swap(heap[m], heap[i]);
-            heap[m]->heap_index = m;
-            heap[i]->heap_index = i;
-            i = m;
-        }
-    }
-    void remove_at(std::size_t i) noexcept {
-        heap[i]->heap_index = npos;
-        if (i + 1 != heap.size()) {
-            heap[i] = heap.back();
-            heap[i]->heap_index = i;
-            heap.pop_back();
-            sift_down(i);
-            sift_up(i);
-        } else {
-            heap.pop_back();
-        }
-    }
-    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-
     void timer_loop() noexcept {
         std::unique_lock lock(timer_mutex);
         while (!timer_stopping) {
@@ -333,13 +254,13 @@ struct Threaded::Impl final : detail::Executor {
                 timer_cv.wait(lock);
                 continue;
             }
-            detail::TimerNode* top = heap.front();
+            detail::TimerNode* top = heap.top();
             const auto deadline = top->deadline;  // the node may be cancelled while we wait
             if (deadline > std::chrono::steady_clock::now()) {
                 timer_cv.wait_until(lock, deadline);
                 continue;
             }
-            remove_at(0);
+            heap.pop();
             firing = top;
             lock.unlock();
             top->fire(top);
@@ -438,7 +359,7 @@ void Threaded::run_inline(detail::TaskHeader& t) {
         return;
     }
     detail::Parker* parker = detail::thread_state().parker;
-    LocalLoop loop(parker);
+    detail::LocalLoop loop(parker);
     t.executor = &loop;
     detail::run_task_here(&t);
     while ((t.completion.load(std::memory_order_acquire) & detail::TaskHeader::done_bit) == 0) {
@@ -465,18 +386,13 @@ void Threaded::add_timer(detail::TimerNode& node) {
                                     "corio: Threaded could not start its timer thread");
         impl_->timer_thread_running = true;
     }
-    node.sequence = impl_->timer_sequence++;
-    node.heap_index = impl_->heap.size();
-    impl_->heap.push_back(&node);
-    impl_->sift_up(node.heap_index);
-    if (impl_->heap.front() == &node) impl_->timer_cv.notify_all();
+    if (impl_->heap.push(node)) impl_->timer_cv.notify_all();
 }
 
 bool Threaded::cancel_timer(detail::TimerNode& node) noexcept {
     std::unique_lock lock(impl_->timer_mutex);
-    if (node.heap_index != Impl::npos && node.heap_index < impl_->heap.size() &&
-        impl_->heap[node.heap_index] == &node) {
-        impl_->remove_at(node.heap_index);
+    if (impl_->heap.contains(node)) {
+        impl_->heap.remove(node);
         return true;
     }
     impl_->timer_cv.wait(lock, [&] { return impl_->firing != &node; });

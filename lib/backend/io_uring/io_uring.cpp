@@ -1,0 +1,584 @@
+// SPDX-License-Identifier: MIT
+// The IoUring backend: scheduler workers that wait in their own io_uring.
+//
+// Each worker owns a ring created on its thread (SINGLE_ISSUER and DEFER_TASKRUN when the
+// kernel has them) and an eventfd that other threads write to wake it; a read of that eventfd
+// is always armed in the ring, so one io_uring_enter waits for completions, wake-ups and the
+// earliest timer deadline at once. Tasks that have not started wait in one shared queue that
+// every worker takes from; started fibers and coroutines stay on their worker.
+#include "core/internal.hpp"
+#include "core/local_loop.hpp"
+#include "scheduler/worker.hpp"
+
+#include <corio/error.hpp>
+#include <corio/io_uring.hpp>
+
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace corio {
+
+namespace {
+
+constexpr std::uint64_t wake_tag = 1;  // user_data of the eventfd read
+
+CORIO_TLS thread_local const char* t_schedule_failure = nullptr;
+thread_local std::string t_schedule_failure_text;
+
+std::system_error uring_error(int err, const char* what) {
+    std::string msg = std::string("corio: IoUring: ") + what;
+    if (err == ENOSYS)
+        msg += " (this kernel has no io_uring, or it is disabled: kernel.io_uring_disabled)";
+    else if (err == EPERM)
+        msg += " (io_uring is forbidden here: a seccomp filter or kernel.io_uring_disabled)";
+    else if (err == ENOMEM)
+        msg += " (the locked-memory limit is too low for the ring: ulimit -l, or fewer "
+               "ring_entries)";
+    return std::system_error(err, std::generic_category(), msg);
+}
+
+/// Creates a ring with the best setup flags this kernel accepts.
+unsigned init_ring(io_uring& ring, unsigned entries) {
+    static constexpr unsigned attempts[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+            IORING_SETUP_SUBMIT_ALL,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+        IORING_SETUP_SUBMIT_ALL,
+        0,
+    };
+    int rc = -EINVAL;
+    for (unsigned flags : attempts) {
+        io_uring_params p{};
+        p.flags = flags;
+        rc = io_uring_queue_init_params(entries, &ring, &p);
+        if (rc == 0) return flags;
+        if (rc != -EINVAL) break;  // not a question of flags
+    }
+    throw uring_error(-rc, "cannot create a ring");
+}
+
+}  // namespace
+
+struct IoUring::Impl {
+    class RingWorker;
+
+    /// Drives worker 0 on the owning thread of a backend with no worker threads.
+    class OwnerDriver final : public detail::Driver {
+      public:
+        explicit OwnerDriver(Impl& impl) noexcept : impl_(impl) {}
+        void drive(detail::ThreadParker& parker) noexcept override;
+        void wake() noexcept override;
+
+      private:
+        Impl& impl_;
+    };
+
+    class RingWorker final : public detail::Worker {
+      public:
+        RingWorker(Impl& impl, const Config& config)
+            : Worker(config, impl.fibers), impl_(impl) {
+            backend_ = &impl.self;
+            efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            if (efd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
+        }
+        ~RingWorker() override {
+            if (ring_ready_) io_uring_queue_exit(&ring_);
+            ::close(efd_);
+        }
+
+        /// On the owning thread: binds it and creates the ring there.
+        void attach() {
+            bind_thread();
+            flags_ = init_ring(ring_, impl_.options.ring_entries);
+            ring_ready_ = true;
+        }
+        void detach() noexcept {
+            if (ring_ready_) {
+                io_uring_queue_exit(&ring_);
+                ring_ready_ = false;
+            }
+            unbind_thread();
+        }
+
+        /// Worker thread body.
+        void loop() noexcept {
+            while (!stop_.load(std::memory_order_acquire)) {
+                const bool more = turn();
+                wait(!more);
+            }
+        }
+
+        /// Waits in the ring for completions, a wake-up or the next timer (block), or only
+        /// submits and reaps (not block). A wake-up that comes before the wait is kept by the
+        /// eventfd's count, so it ends the wait at once.
+        void wait(bool block) noexcept {
+            arm_wake_read();
+            if (block) {
+                sleeping_.store(true, std::memory_order_seq_cst);
+                if (has_ready() || impl_.unstarted.load(std::memory_order_seq_cst) != 0 ||
+                    stop_.load(std::memory_order_seq_cst))
+                    block = false;
+            }
+            if (block) {
+                const std::int64_t deadline = next_deadline_ns();
+                __kernel_timespec ts{};
+                __kernel_timespec* timeout = nullptr;
+                if (deadline != 0) {
+                    const std::int64_t rel = deadline - detail::steady_now_ns();
+                    if (rel <= 0) {
+                        block = false;
+                    } else {
+                        ts.tv_sec = rel / 1'000'000'000;
+                        ts.tv_nsec = rel % 1'000'000'000;
+                        timeout = &ts;
+                    }
+                }
+                if (block) {
+                    io_uring_cqe* cqe = nullptr;
+                    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout, nullptr);
+                }
+            }
+            if (!block) {
+                if (io_uring_sq_ready(&ring_) != 0 || inflight_ != 0)
+                    io_uring_submit_and_get_events(&ring_);
+            }
+            sleeping_.store(false, std::memory_order_relaxed);
+            reap();
+        }
+
+        void request_stop() noexcept {
+            stop_.store(true, std::memory_order_seq_cst);
+            wake();
+        }
+
+        void wake() noexcept override {
+            const std::uint64_t one = 1;
+            [[maybe_unused]] const ssize_t n = ::write(efd_, &one, sizeof one);
+        }
+        detail::TaskHeader* take_unstarted() noexcept override { return impl_.take_unstarted(); }
+        void task_returned(bool concurrent) noexcept override { impl_.unreserve(concurrent); }
+
+        [[nodiscard]] unsigned flags() const noexcept { return flags_; }
+        std::thread thread;
+
+      private:
+        io_uring_sqe* get_sqe() noexcept {
+            io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+            while (sqe == nullptr) {  // full: flush and retry
+                io_uring_submit(&ring_);
+                sqe = io_uring_get_sqe(&ring_);
+            }
+            return sqe;
+        }
+        void arm_wake_read() noexcept {
+            if (wake_armed_) return;
+            io_uring_sqe* sqe = get_sqe();
+            io_uring_prep_read(sqe, efd_, &wake_buffer_, sizeof wake_buffer_, 0);
+            io_uring_sqe_set_data64(sqe, wake_tag);
+            wake_armed_ = true;
+        }
+        void reap() noexcept {
+            unsigned head = 0;
+            unsigned seen = 0;
+            io_uring_cqe* cqe = nullptr;
+            io_uring_for_each_cqe(&ring_, head, cqe) {
+                ++seen;
+                if (cqe->user_data == wake_tag) {
+                    wake_armed_ = false;  // the read took the count; re-armed before the next wait
+                    continue;
+                }
+            }
+            io_uring_cq_advance(&ring_, seen);
+        }
+
+        Impl& impl_;
+        io_uring ring_{};
+        bool ring_ready_ = false;
+        unsigned flags_ = 0;
+        int efd_ = -1;
+        std::uint64_t wake_buffer_ = 0;
+        bool wake_armed_ = false;
+        unsigned inflight_ = 0;
+        std::atomic<bool> stop_{false};
+    };
+
+    Impl(IoUring& owner, const Options& o)
+        : self(owner), options(o), fibers(o.guard_pages, o.cached_fibers), driver(*this) {}
+
+    IoUring& self;
+    Options options;
+    detail::FiberPool fibers;
+    std::vector<std::unique_ptr<RingWorker>> workers;
+    OwnerDriver driver;
+
+    // Tasks that have not started: a doubly linked list, so try_claim can unlink one.
+    std::mutex queue_mutex;
+    detail::Runnable* head = nullptr;
+    detail::Runnable* tail = nullptr;
+    std::atomic<std::size_t> unstarted{0};
+
+    std::atomic<std::size_t> async_active{0};
+    std::atomic<std::size_t> concurrent_active{0};
+
+    // threads = 0: the owning thread.
+    std::mutex owner_mutex;
+    std::atomic<bool> owned{false};
+    std::thread::id owner_id;
+
+    static bool reserve_below(std::atomic<std::size_t>& active, std::size_t limit) noexcept {
+        std::size_t n = active.load(std::memory_order_relaxed);
+        while (n < limit) {
+            if (active.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+        }
+        return false;
+    }
+    void unreserve(bool concurrent) noexcept {
+        (concurrent ? concurrent_active : async_active).fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    void push_unstarted(detail::TaskHeader* t) noexcept {
+        std::lock_guard lock(queue_mutex);
+        t->next = nullptr;
+        t->prev = tail;
+        if (tail != nullptr)
+            tail->next = t;
+        else
+            head = t;
+        tail = t;
+        unstarted.fetch_add(1, std::memory_order_seq_cst);
+    }
+    void unlink_locked(detail::Runnable* r) noexcept {
+        if (r->prev != nullptr)
+            r->prev->next = r->next;
+        else
+            head = r->next;
+        if (r->next != nullptr)
+            r->next->prev = r->prev;
+        else
+            tail = r->prev;
+        r->next = r->prev = nullptr;
+    }
+    detail::TaskHeader* take_unstarted() noexcept {
+        if (unstarted.load(std::memory_order_relaxed) == 0) return nullptr;
+        std::lock_guard lock(queue_mutex);
+        if (head == nullptr) return nullptr;
+        auto* t = static_cast<detail::TaskHeader*>(head);
+        unlink_locked(t);
+        unstarted.fetch_sub(1, std::memory_order_relaxed);
+        t->start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
+        return t;
+    }
+
+    /// The worker of this backend the calling thread runs, or nullptr.
+    RingWorker* current_worker() const noexcept {
+        detail::Worker* w = detail::Worker::current();
+        return w != nullptr && w->backend() == &self ? static_cast<RingWorker*>(w) : nullptr;
+    }
+
+    /// Wakes a worker to take a task that was just queued.
+    void wake_for_task(bool queue_was_empty) noexcept {
+        RingWorker* me = current_worker();
+        // A worker that queued it takes it itself at its next turn unless others are behind.
+        if (me != nullptr && queue_was_empty) return;
+        for (auto& w : workers) {
+            if (w.get() != me && w->is_sleeping()) {
+                w->wake();
+                return;
+            }
+        }
+    }
+
+    void claim(bool must) {
+        if (!workers.empty() && options.threads != 0) return;
+        if (owned.load(std::memory_order_acquire)) {
+            if (must && owner_id != std::this_thread::get_id())
+                throw UsageError(std::errc::operation_not_permitted,
+                                 "corio: IoUring{threads = 0} is driven by the thread that owns "
+                                 "it; another thread cannot run it");
+            return;
+        }
+        std::lock_guard lock(owner_mutex);
+        if (owned.load(std::memory_order_relaxed)) return;
+        RingWorker& w = *workers.front();
+        w.attach();
+        detail::this_thread_parker().set_driver(&driver);
+        owner_id = std::this_thread::get_id();
+        owned.store(true, std::memory_order_release);
+    }
+};
+
+void IoUring::Impl::OwnerDriver::drive(detail::ThreadParker& parker) noexcept {
+    RingWorker& w = *impl_.workers.front();
+    for (;;) {
+        if (parker.try_take()) return;
+        const bool more = w.turn();
+        if (parker.try_take()) return;
+        if (more || impl_.unstarted.load(std::memory_order_relaxed) != 0) {
+            w.wait(false);
+            continue;
+        }
+        if (!parker.begin_block()) return;  // a permit came
+        w.wait(true);
+        if (parker.end_block()) return;
+    }
+}
+
+void IoUring::Impl::OwnerDriver::wake() noexcept { impl_.workers.front()->wake(); }
+
+unsigned IoUring::default_threads() noexcept {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n != 0 ? n : 1;
+}
+
+std::size_t IoUring::default_stack_size() noexcept {
+    return detail::asan_build ? 256 << 10 : 64 << 10;
+}
+
+IoUring::IoUring() : IoUring(Options{}) {}
+
+IoUring::IoUring(Options options) : impl_(std::make_unique<Impl>(*this, options)) {
+    // Ask the kernel once, here, so a refusal is this constructor's exception.
+    {
+        io_uring probe{};
+        const int rc = io_uring_queue_init(2, &probe, 0);
+        if (rc < 0) throw uring_error(-rc, "the kernel refused to create a ring");
+        io_uring_queue_exit(&probe);
+    }
+    const detail::Worker::Config config{.turn_budget = options.turn_budget == 0 ? 1 : options.turn_budget};
+    const unsigned n = options.threads == 0 ? 1 : options.threads;
+    for (unsigned i = 0; i < n; ++i)
+        impl_->workers.push_back(std::make_unique<Impl::RingWorker>(*impl_, config));
+    if (options.threads == 0) return;
+
+    // Each ring is created on its worker's thread; wait for all of them, and fail as a whole.
+    std::mutex m;
+    std::condition_variable cv;
+    unsigned started = 0;
+    std::exception_ptr error;
+    for (auto& w : impl_->workers) {
+        Impl::RingWorker* worker = w.get();
+        worker->thread = std::thread([worker, &m, &cv, &started, &error] {
+            bool ok = true;
+            try {
+                worker->attach();
+            } catch (...) {
+                ok = false;
+                std::lock_guard lock(m);
+                if (!error) error = std::current_exception();
+            }
+            {
+                // Notified under the lock: the constructor destroys `cv` once it saw the count.
+                std::lock_guard lock(m);
+                ++started;
+                cv.notify_all();
+            }
+            if (!ok) return;
+            worker->loop();
+            worker->detach();
+        });
+    }
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return started == n; });
+    if (error) {
+        lock.unlock();
+        for (auto& w : impl_->workers) w->request_stop();
+        for (auto& w : impl_->workers) w->thread.join();
+        std::rethrow_exception(error);
+    }
+}
+
+IoUring::~IoUring() {
+    Impl& impl = *impl_;
+    if (impl.options.threads == 0) {
+        if (impl.owned.load(std::memory_order_acquire)) {
+            if (impl.owner_id != std::this_thread::get_id()) {
+                std::fputs("corio: an IoUring{threads = 0} must be destroyed by the thread that "
+                           "drives it\n",
+                           stderr);
+                std::abort();
+            }
+            // Orphans end only if the loop runs: drive it until they did.
+            Impl::RingWorker& w = *impl.workers.front();
+            while (orphans() != 0) {
+                const bool more = w.turn();
+                w.wait(!more);
+            }
+            check_unreferenced();
+            detail::this_thread_parker().set_driver(nullptr);
+            w.detach();
+        } else {
+            check_unreferenced();
+        }
+        return;
+    }
+    while (orphans() != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    check_unreferenced();
+    for (auto& w : impl.workers) w->request_stop();
+    for (auto& w : impl.workers)
+        if (w->thread.joinable()) w->thread.join();
+}
+
+const IoUring::Options& IoUring::options() const noexcept { return impl_->options; }
+
+unsigned IoUring::setup_flags() const noexcept {
+    const Impl& impl = *impl_;
+    if (impl.options.threads == 0 && !impl.owned.load(std::memory_order_acquire)) return 0;
+    return impl.workers.front()->flags();
+}
+
+void IoUring::claim_loop() { impl_->claim(true); }
+
+void IoUring::run() {
+    Impl& impl = *impl_;
+    if (impl.options.threads != 0) {
+        while (live_tasks() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return;
+    }
+    impl.claim(true);
+    Impl::RingWorker& w = *impl.workers.front();
+    while (live_tasks() != 0) {
+        const bool more = w.turn();
+        w.wait(!more && impl.unstarted.load(std::memory_order_relaxed) == 0);
+    }
+}
+
+bool IoUring::reserve(SpawnKind kind) {
+    Impl& impl = *impl_;
+    if (kind == SpawnKind::async) {
+        if (Impl::reserve_below(impl.async_active, impl.options.async_limit)) return true;
+        // A coroutine must never run a plain function inline: it might wait and block its
+        // worker. Beyond the limit, it still gets a fiber.
+        if (detail::thread_state().executor == nullptr) return false;
+        impl.async_active.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
+    if (!Impl::reserve_below(impl.concurrent_active, impl.options.concurrent_limit))
+        throw ConcurrencyUnavailable("IoUring concurrent_limit (" +
+                                     std::to_string(impl.options.concurrent_limit) +
+                                     ") reached");
+    return true;
+}
+
+void IoUring::release(SpawnKind kind) noexcept { impl_->unreserve(kind == SpawnKind::concurrent); }
+
+bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
+    Impl& impl = *impl_;
+    if (!t.coroutine) {
+        try {
+            t.backend_data = impl.fibers.acquire(impl.options.stack_size);
+        } catch (const std::exception& e) {
+            t_schedule_failure_text = e.what();
+            t_schedule_failure = t_schedule_failure_text.c_str();
+            impl.unreserve(kind == SpawnKind::concurrent);
+            return false;
+        }
+    }
+    if (impl.options.threads == 0 && !impl.owned.load(std::memory_order_acquire)) {
+        try {
+            impl.claim(false);
+        } catch (const std::exception& e) {
+            if (t.backend_data != nullptr) {
+                impl.fibers.release(static_cast<detail::Fiber*>(t.backend_data));
+                t.backend_data = nullptr;
+            }
+            t_schedule_failure_text = e.what();
+            t_schedule_failure = t_schedule_failure_text.c_str();
+            impl.unreserve(kind == SpawnKind::concurrent);
+            return false;
+        }
+    }
+    t.executor = nullptr;
+    t.start_state.store(detail::TaskHeader::queued, std::memory_order_relaxed);
+    const bool was_empty = impl.unstarted.load(std::memory_order_relaxed) == 0;
+    impl.push_unstarted(&t);
+    impl.wake_for_task(was_empty);
+    return true;
+}
+
+std::string IoUring::schedule_failure() const {
+    if (t_schedule_failure != nullptr) return t_schedule_failure;
+    return Backend::schedule_failure();
+}
+
+void IoUring::run_inline(detail::TaskHeader& t) {
+    t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
+    if (!t.coroutine) {
+        detail::run_task_here(&t);
+        return;
+    }
+    detail::Parker* parker = detail::thread_state().parker;
+    detail::LocalLoop loop(parker);
+    t.executor = &loop;
+    detail::run_task_here(&t);
+    while ((t.completion.load(std::memory_order_acquire) & detail::TaskHeader::done_bit) == 0) {
+        if (!loop.run_some()) parker->park();
+    }
+}
+
+bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
+    Impl& impl = *impl_;
+    if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
+    // A coroutine resumes on the worker that started it: only a worker may take one back.
+    Impl::RingWorker* me = impl.current_worker();
+    if (t.coroutine && me == nullptr) return false;
+    {
+        std::lock_guard lock(impl.queue_mutex);
+        if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued)
+            return false;
+        t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
+        impl.unlink_locked(&t);
+        impl.unstarted.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (t.backend_data != nullptr) {
+        impl.fibers.release(static_cast<detail::Fiber*>(t.backend_data));
+        t.backend_data = nullptr;
+    }
+    if (t.coroutine) t.executor = me;
+    impl.unreserve(t.concurrent);
+    return true;
+}
+
+void IoUring::add_timer(detail::TimerNode& node) {
+    Impl& impl = *impl_;
+    Impl::RingWorker* w = impl.current_worker();
+    if (w == nullptr) {
+        if (impl.options.threads == 0) impl.claim(false);
+        w = impl.workers.front().get();
+    }
+    w->add_timer(node);
+}
+
+bool IoUring::cancel_timer(detail::TimerNode& node) noexcept {
+    return detail::Worker::cancel_timer(node);
+}
+
+void IoUring::yield_plain() {
+    Impl& impl = *impl_;
+    Impl::RingWorker* w = impl.current_worker();
+    if (w != nullptr && w->running_fiber() != nullptr) {
+        w->yield_fiber();
+        return;
+    }
+    if (w != nullptr) {  // the owning thread of threads = 0, outside any fiber
+        w->turn();
+        w->wait(false);
+        return;
+    }
+    std::this_thread::yield();
+}
+
+}  // namespace corio

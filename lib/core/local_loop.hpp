@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// The executor of a coroutine task run inline by a thread that blocks until it ends.
+#pragma once
+
+#ifndef CORIO_BUILDING_LIB
+#error "lib/ headers are internal to corio"
+#endif
+
+#include <corio/detail/runtime.hpp>
+
+#include <mutex>
+
+namespace corio::detail {
+
+/// Runs the coroutine resumptions of a task driven inline by a blocked thread.
+class LocalLoop final : public Executor {
+  public:
+    explicit LocalLoop(Parker* parker) noexcept : parker_(parker) {}
+    void post(Runnable* r) noexcept override {
+        {
+            std::lock_guard lock(mutex_);
+            r->next = nullptr;
+            if (tail_ != nullptr)
+                tail_->next = r;
+            else
+                head_ = r;
+            tail_ = r;
+        }
+        parker_->unpark();
+    }
+    /// Runs what is queued; false when nothing was.
+    bool run_some() noexcept {
+        Runnable* r = nullptr;
+        {
+            std::lock_guard lock(mutex_);
+            r = head_;
+            head_ = tail_ = nullptr;
+        }
+        if (r == nullptr) return false;
+        while (r != nullptr) {
+            Runnable* next = r->next;
+            r->run(r);
+            r = next;
+        }
+        return true;
+    }
+
+  private:
+    Parker* parker_;
+    std::mutex mutex_;
+    Runnable* head_ = nullptr;
+    Runnable* tail_ = nullptr;
+};
+
+
+}  // namespace corio::detail

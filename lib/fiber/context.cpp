@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+// Context switches on jump_fcontext. The sanitizer annotations sit right before the jump, in
+// functions TSan does not instrument (see docs/architecture.md, "Fibers"): instrumented frames
+// between `__tsan_switch_to_fiber` and the jump unbalance TSan's shadow stacks.
+#include "fiber/context.hpp"
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <pthread.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CORIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORIO_TSAN 1
+#endif
+#endif
+
+#ifdef CORIO_ASAN
+extern "C" {
+void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, std::size_t size);
+void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
+                                     std::size_t* size_old);
+}
+#endif
+#ifdef CORIO_TSAN
+extern "C" {
+void* __tsan_get_current_fiber(void);
+void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+}
+#endif
+
+#define CORIO_SWITCH_FN [[gnu::noinline]] __attribute__((no_sanitize("thread")))
+
+namespace corio::detail {
+
+namespace bc = boost::context::detail;
+
+namespace {
+
+/// What a jump carries: who jumped and where to.
+struct Switch {
+    Context* from;
+    Context* to;
+};
+
+/// The first code a fiber runs.
+CORIO_SWITCH_FN void trampoline(bc::transfer_t t) noexcept {
+#ifdef CORIO_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+    auto* sw = static_cast<Switch*>(t.data);
+    Context* from = sw->from;
+    Context* self = sw->to;
+    from->fctx = t.fctx;
+    self->entry(self, from);
+    std::fputs("corio: a fiber body returned instead of switching away\n", stderr);
+    std::abort();
+}
+
+}  // namespace
+
+void init_thread_context(Context& ctx) noexcept {
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void* addr = nullptr;
+        std::size_t size = 0;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            ctx.stack_bottom = addr;
+            ctx.stack_size = size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+#ifdef CORIO_TSAN
+    ctx.tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+void make_context(Context& ctx, const Stack& stack, Context::Entry entry) noexcept {
+    ctx.fctx = bc::make_fcontext(stack.top(), stack.usable(), &trampoline);
+    ctx.stack_bottom = stack.bottom();
+    ctx.stack_size = stack.usable();
+    ctx.asan_fake_stack = nullptr;
+    ctx.tsan_fiber = stack.tsan_fiber;
+    ctx.entry = entry;
+}
+
+CORIO_SWITCH_FN Context* switch_context(Context& self, Context& to) noexcept {
+    Switch sw{&self, &to};
+#ifdef CORIO_ASAN
+    __sanitizer_start_switch_fiber(&self.asan_fake_stack, to.stack_bottom, to.stack_size);
+#endif
+#ifdef CORIO_TSAN
+    __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#endif
+    const bc::transfer_t t = bc::jump_fcontext(to.fctx, &sw);
+#ifdef CORIO_ASAN
+    __sanitizer_finish_switch_fiber(self.asan_fake_stack, nullptr, nullptr);
+#endif
+    auto* back = static_cast<Switch*>(t.data);
+    back->from->fctx = t.fctx;
+    return back->from;
+}
+
+CORIO_SWITCH_FN void exit_to(Context& self, Context& to) noexcept {
+    Switch sw{&self, &to};
+#ifdef CORIO_ASAN
+    __sanitizer_start_switch_fiber(nullptr, to.stack_bottom, to.stack_size);
+#endif
+#ifdef CORIO_TSAN
+    __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#endif
+    bc::jump_fcontext(to.fctx, &sw);
+    __builtin_unreachable();
+}
+
+}  // namespace corio::detail

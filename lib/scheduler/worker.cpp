@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+// The scheduler worker: ready queues, fiber switches, timers.
+#include "scheduler/worker.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace corio::detail {
+
+namespace {
+
+CORIO_TLS thread_local Worker* t_worker = nullptr;
+
+constexpr std::uint32_t permit_empty = 0, permit_notified = 1, permit_parked = 2;
+
+}  // namespace
+
+// ---- fibers -----------------------------------------------------------------------------------
+
+void Fiber::on_run(Runnable* r) noexcept {
+    auto* f = static_cast<Fiber*>(r);
+    f->owner->switch_in(*f);
+}
+
+void Fiber::park() noexcept {
+    if (permit.exchange(permit_empty, std::memory_order_acquire) == permit_notified) return;
+    std::uint32_t expected = permit_empty;
+    if (!permit.compare_exchange_strong(expected, permit_parked, std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+        permit.exchange(permit_empty, std::memory_order_acquire);  // notified meanwhile
+        return;
+    }
+    // Whoever unparks queues this fiber on its own worker: it cannot run before this switch,
+    // since only this thread runs it.
+    owner->suspend_fiber(*this);
+    permit.exchange(permit_empty, std::memory_order_acquire);
+}
+
+void Fiber::unpark() noexcept {
+    if (permit.exchange(permit_notified, std::memory_order_release) == permit_parked)
+        owner->post(this);
+}
+
+FiberPool::~FiberPool() {
+    for (Fiber* f : free_) {
+        stacks_.release(f->stack);
+        delete f;
+    }
+}
+
+Fiber* FiberPool::acquire(std::size_t stack_size) {
+    std::lock_guard lock(mutex_);
+    const std::size_t page = page_size();
+    const std::size_t want = (stack_size + page - 1) / page * page;
+    for (std::size_t i = free_.size(); i-- > 0;) {
+        if (free_[i]->stack.usable() == want) {
+            Fiber* f = free_[i];
+            free_[i] = free_.back();
+            free_.pop_back();
+            return f;
+        }
+    }
+    Stack s = stacks_.allocate(want);
+    auto* f = new (std::nothrow) Fiber;
+    if (f == nullptr) {
+        stacks_.release(s);
+        throw std::bad_alloc();
+    }
+    f->stack = s;
+    f->guard.guard_low = s.guarded ? s.base : nullptr;
+    f->guard.guard_high = s.guarded ? s.bottom() : nullptr;
+    f->guard.stack_size = s.usable();
+    return f;
+}
+
+void FiberPool::release(Fiber* f) noexcept {
+    f->task = nullptr;
+    f->owner = nullptr;
+    f->finished = false;
+    f->permit.store(permit_empty, std::memory_order_relaxed);
+    std::lock_guard lock(mutex_);
+    if (free_.size() < max_cached_) {
+        try {
+            free_.push_back(f);
+            return;
+        } catch (...) {
+        }
+    }
+    stacks_.release(f->stack);
+    delete f;
+}
+
+// ---- the worker -------------------------------------------------------------------------------
+
+Worker::Worker(const Config& config, FiberPool& fibers) noexcept
+    : config_(config), fibers_(fibers) {}
+
+Worker::~Worker() = default;
+
+Worker* Worker::current() noexcept { return t_worker; }
+
+void Worker::bind_thread() noexcept {
+    t_worker = this;
+    init_thread_context(scheduler_context_);
+    install_guard_handler();
+    ensure_alternate_signal_stack();
+}
+
+void Worker::unbind_thread() noexcept {
+    if (t_worker == this) t_worker = nullptr;
+}
+
+void Worker::push_local(Runnable* r) noexcept {
+    r->next = nullptr;
+    if (local_tail_ != nullptr)
+        local_tail_->next = r;
+    else
+        local_head_ = r;
+    local_tail_ = r;
+}
+
+Runnable* Worker::pop_local() noexcept {
+    Runnable* r = local_head_;
+    if (r != nullptr) {
+        local_head_ = r->next;
+        if (local_head_ == nullptr) local_tail_ = nullptr;
+    }
+    return r;
+}
+
+void Worker::post(Runnable* r) noexcept {
+    if (t_worker == this) {
+        push_local(r);
+        return;
+    }
+    Runnable* head = inbox_.load(std::memory_order_relaxed);
+    do {
+        r->next = head;
+    } while (!inbox_.compare_exchange_weak(head, r, std::memory_order_seq_cst,
+                                           std::memory_order_relaxed));
+    // Pairs with the owner's store of `sleeping_` and its check of the inbox (both seq_cst):
+    // either it sees this push, or this sees it asleep.
+    if (sleeping_.load(std::memory_order_seq_cst)) wake();
+}
+
+void Worker::drain_inbox() noexcept {
+    Runnable* r = inbox_.exchange(nullptr, std::memory_order_acquire);
+    // The inbox is LIFO: reverse it so that posts run in order.
+    Runnable* fifo = nullptr;
+    while (r != nullptr) {
+        Runnable* next = r->next;
+        r->next = fifo;
+        fifo = r;
+        r = next;
+    }
+    while (fifo != nullptr) {
+        Runnable* next = fifo->next;
+        push_local(fifo);
+        fifo = next;
+    }
+}
+
+void Worker::start(TaskHeader* t) noexcept {
+    if (t->coroutine) {
+        const bool concurrent = t->concurrent;
+        t->executor = this;
+        run_task_here(t);  // to its first suspension; t may be gone from here on
+        task_returned(concurrent);
+        return;
+    }
+    auto* f = static_cast<Fiber*>(t->backend_data);
+    t->backend_data = nullptr;
+    f->owner = this;
+    f->task = t;
+    f->finished = false;
+    f->guard.task_id = t->id;
+    f->state = ThreadState{t, f, nullptr};
+    make_context(f->context, f->stack, &fiber_main);
+    f->context.owner = f;
+    switch_in(*f);
+}
+
+void Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
+    auto* f = static_cast<Fiber*>(self->owner);
+    Worker* w = f->owner;
+    const bool concurrent = f->task->concurrent;
+    run_task_here(f->task);  // the task may be gone from here on
+    w->task_returned(concurrent);
+    f->finished = true;
+    exit_to(f->context, w->scheduler_context_);
+}
+
+void Worker::switch_in(Fiber& f) noexcept {
+    ThreadState& ts = thread_state();
+    scheduler_state_ = ts;
+    ts = f.state;
+    running_ = &f;
+    set_running_guard(&f.guard);
+    switch_context(scheduler_context_, f.context);
+    // Back on the scheduler: the fiber parked, yielded or ended.
+    set_running_guard(nullptr);
+    running_ = nullptr;
+    f.state = ts;
+    ts = scheduler_state_;
+    if (f.finished) fibers_.release(&f);
+}
+
+void Worker::suspend_fiber(Fiber& f) noexcept { switch_context(f.context, scheduler_context_); }
+
+void Worker::yield_fiber() noexcept {
+    Fiber* f = running_;
+    push_local(f);
+    suspend_fiber(*f);
+}
+
+bool Worker::turn() noexcept {
+    drain_inbox();
+    unsigned n = 0;
+    // One task that has not started yet per turn, even when ready work never runs out.
+    if (TaskHeader* t = take_unstarted()) {
+        start(t);
+        ++n;
+    }
+    while (n < config_.turn_budget) {
+        if (Runnable* r = pop_local()) {
+            r->run(r);
+        } else if (TaskHeader* t = take_unstarted()) {
+            start(t);
+        } else {
+            break;
+        }
+        ++n;
+    }
+    fire_due_timers();
+    return has_ready();
+}
+
+// ---- timers -----------------------------------------------------------------------------------
+
+void Worker::add_timer(TimerNode& node) {
+    bool earliest = false;
+    {
+        std::lock_guard lock(timer_mutex_);
+        node.owner = this;
+        earliest = timers_.push(node);
+    }
+    if (earliest && t_worker != this && sleeping_.load(std::memory_order_seq_cst)) wake();
+}
+
+bool Worker::cancel_timer(TimerNode& node) noexcept {
+    auto* w = static_cast<Worker*>(node.owner);
+    if (w == nullptr) return false;
+    {
+        std::lock_guard lock(w->timer_mutex_);
+        if (w->timers_.contains(node)) {
+            w->timers_.remove(node);
+            return true;
+        }
+    }
+    // Fired, or firing on the worker's thread now: wait until `fire` returned.
+    while (w->firing_.load(std::memory_order_acquire) == &node) std::this_thread::yield();
+    return false;
+}
+
+std::int64_t Worker::next_deadline_ns() noexcept {
+    std::lock_guard lock(timer_mutex_);
+    if (timers_.empty()) return 0;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               timers_.top()->deadline.time_since_epoch())
+        .count();
+}
+
+void Worker::fire_due_timers() noexcept {
+    std::unique_lock lock(timer_mutex_);
+    if (timers_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    while (!timers_.empty() && timers_.top()->deadline <= now) {
+        TimerNode* top = timers_.pop();
+        firing_.store(top, std::memory_order_relaxed);
+        lock.unlock();
+        top->fire(top);
+        firing_.store(nullptr, std::memory_order_release);
+        lock.lock();
+    }
+}
+
+}  // namespace corio::detail

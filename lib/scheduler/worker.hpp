@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+// A scheduler worker: one thread's ready queue of fibers and coroutines, its fibers, its
+// timers. The event loop it waits in (an io_uring) comes from the class that derives from it.
+#pragma once
+
+#ifndef CORIO_BUILDING_LIB
+#error "lib/ headers are internal to corio"
+#endif
+
+#include "core/internal.hpp"
+#include "core/timer_heap.hpp"
+#include "fiber/context.hpp"
+#include "fiber/guard.hpp"
+#include "fiber/stack.hpp"
+
+#include <corio/detail/task_header.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace corio::detail {
+
+class Worker;
+
+/// A stackful fiber running one plain task. It is its task's parker: `park` switches to the
+/// worker's scheduler, `unpark` (from any thread) queues it on its worker again. A started
+/// fiber only ever runs on its worker's thread.
+struct Fiber final : Runnable, Parker {
+    Fiber() noexcept : Runnable(&on_run) {}
+    void park() noexcept override;
+    void unpark() noexcept override;
+
+    static void on_run(Runnable* r) noexcept;
+
+    Context context;
+    Stack stack;
+    GuardInfo guard;
+    Worker* owner = nullptr;
+    TaskHeader* task = nullptr;
+    ThreadState state;  // the fiber's thread state while another context runs
+    std::atomic<std::uint32_t> permit{0};  // empty / notified / parked
+    bool finished = false;
+};
+
+/// Fibers with their stacks, shared by a backend's workers: a fiber is taken when its task is
+/// scheduled (so a failure is reported to the spawner) and given back when it ends.
+class FiberPool {
+  public:
+    FiberPool(bool guard_pages, std::size_t max_cached) noexcept
+        : stacks_(guard_pages, max_cached), max_cached_(max_cached) {}
+    FiberPool(const FiberPool&) = delete;
+    FiberPool& operator=(const FiberPool&) = delete;
+    ~FiberPool();
+
+    /// A fiber with at least `stack_size` usable bytes of stack; throws std::system_error.
+    Fiber* acquire(std::size_t stack_size);
+    void release(Fiber* f) noexcept;
+
+  private:
+    std::mutex mutex_;
+    StackPool stacks_;
+    std::vector<Fiber*> free_;
+    std::size_t max_cached_;
+};
+
+class Worker : public Executor {
+  public:
+    struct Config {
+        unsigned turn_budget = 64;  // ready runnables per turn before the event loop
+    };
+
+    Worker(const Config& config, FiberPool& fibers) noexcept;
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    virtual ~Worker();
+
+    /// The worker the calling thread runs, or nullptr.
+    static Worker* current() noexcept;
+    /// The backend this worker belongs to.
+    [[nodiscard]] Backend* backend() const noexcept { return backend_; }
+
+    // ---- any thread --------------------------------------------------------------------------
+    /// Queues `r` (a coroutine resumption or a fiber) to run on this worker.
+    void post(Runnable* r) noexcept override;
+    /// Arms `node` on this worker's heap.
+    void add_timer(TimerNode& node);
+    /// Removes `node` from the heap of the worker that holds it.
+    static bool cancel_timer(TimerNode& node) noexcept;
+
+    // ---- the owning thread -------------------------------------------------------------------
+    /// Makes the calling thread this worker's thread (its context, signal stack, `current`).
+    void bind_thread() noexcept;
+    void unbind_thread() noexcept;
+    /// Starts a task that has not started: on its fiber (plain; `t->backend_data`, taken from
+    /// the pool when it was scheduled) or here (coroutine).
+    void start(TaskHeader* t) noexcept;
+    /// One scheduler turn: what other threads posted, then up to `turn_budget` runnables, then
+    /// the timers that are due. Returns true when ready work is left.
+    bool turn() noexcept;
+    /// The earliest timer deadline (steady_clock ns), or 0 when there is none.
+    std::int64_t next_deadline_ns() noexcept;
+    [[nodiscard]] bool has_ready() const noexcept {
+        return local_head_ != nullptr || inbox_.load(std::memory_order_acquire) != nullptr;
+    }
+    /// True while the owner waits in its event loop.
+    [[nodiscard]] bool is_sleeping() const noexcept {
+        return sleeping_.load(std::memory_order_seq_cst);
+    }
+    /// The fiber running now on this worker, or nullptr (a coroutine or the scheduler runs).
+    [[nodiscard]] Fiber* running_fiber() const noexcept { return running_; }
+    /// From the running fiber: requeue it behind the ready work and switch away.
+    void yield_fiber() noexcept;
+    /// From the running fiber: switch to the scheduler until something queues it again.
+    void suspend_fiber(Fiber& f) noexcept;
+
+  protected:
+    /// Interrupts the owner's wait in its event loop (another thread posted or armed a timer).
+    virtual void wake() noexcept = 0;
+    /// A task that has not started, from the backend's shared queue, or nullptr.
+    virtual TaskHeader* take_unstarted() noexcept = 0;
+    /// A started task's body returned (plain) or first suspended (coroutine): its slot is free.
+    virtual void task_returned(bool concurrent) noexcept = 0;
+
+    /// True while the owner waits in its event loop; set and cleared by the derived class
+    /// around its wait, with the Dekker check against `has_ready`.
+    std::atomic<bool> sleeping_{false};
+    Config config_;
+    Backend* backend_ = nullptr;
+
+  private:
+    friend struct Fiber;
+    void push_local(Runnable* r) noexcept;
+    Runnable* pop_local() noexcept;
+    void drain_inbox() noexcept;
+    void switch_in(Fiber& f) noexcept;
+    void fire_due_timers() noexcept;
+    static void fiber_main(Context* self, Context* from) noexcept;
+
+    Runnable* local_head_ = nullptr;  // owner only
+    Runnable* local_tail_ = nullptr;
+    std::atomic<Runnable*> inbox_{nullptr};  // other threads push (LIFO), the owner drains
+
+    Context scheduler_context_;
+    ThreadState scheduler_state_;
+    Fiber* running_ = nullptr;
+    FiberPool& fibers_;
+
+    std::mutex timer_mutex_;
+    TimerHeap timers_;
+    std::atomic<TimerNode*> firing_{nullptr};
+};
+
+}  // namespace corio::detail
