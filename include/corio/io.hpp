@@ -10,11 +10,19 @@
 #include <corio/time.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <stop_token>
 #include <type_traits>
 #include <utility>
 
 namespace corio {
+
+/// Per-call options of `io.async` and `io.concurrent`, passed as their first argument.
+struct SpawnOptions {
+    /// Usable bytes of the task's fiber stack on a fiber backend (IoUring); 0: the backend's
+    /// default. Ignored by backends whose tasks run on threads or inline.
+    std::size_t stack_size = 0;
+};
 
 /// A handle to a backend: one pointer, copyable, every member `const`. The current task is
 /// thread-local state of the runtime, not part of the handle, so a lambda that captures an `Io`
@@ -30,14 +38,26 @@ class Io {
     /// returns `Task<R>`, the coroutine is driven by the runtime and the future yields `R`.
     template <class F, class... A>
     auto async(F&& f, A&&... args) const {
-        return spawn(SpawnKind::async, std::forward<F>(f), std::forward<A>(args)...);
+        return spawn(SpawnKind::async, SpawnOptions{}, std::forward<F>(f),
+                     std::forward<A>(args)...);
+    }
+    /// As `async`, with per-call options.
+    template <class F, class... A>
+    auto async(SpawnOptions options, F&& f, A&&... args) const {
+        return spawn(SpawnKind::async, options, std::forward<F>(f), std::forward<A>(args)...);
     }
 
     /// Starts `f(args...)` so that it makes progress independently of the caller (its own thread
     /// on Threaded). Throws ConcurrencyUnavailable when the backend cannot.
     template <class F, class... A>
     auto concurrent(F&& f, A&&... args) const {
-        return spawn(SpawnKind::concurrent, std::forward<F>(f), std::forward<A>(args)...);
+        return spawn(SpawnKind::concurrent, SpawnOptions{}, std::forward<F>(f),
+                     std::forward<A>(args)...);
+    }
+    /// As `concurrent`, with per-call options.
+    template <class F, class... A>
+    auto concurrent(SpawnOptions options, F&& f, A&&... args) const {
+        return spawn(SpawnKind::concurrent, options, std::forward<F>(f), std::forward<A>(args)...);
     }
 
     /// As `async`, and a stop request on `token` (a std::jthread's, say) cancels the task.
@@ -110,7 +130,7 @@ class Io {
 
   private:
     template <class F, class... A>
-    auto spawn(SpawnKind kind, F&& f, A&&... args) const {
+    auto spawn(SpawnKind kind, const SpawnOptions& options, F&& f, A&&... args) const {
         using SF = detail::StateFor<F, A...>;
         using R = typename SF::value_type;
         using State = typename SF::type;
@@ -137,6 +157,7 @@ class Io {
             throw;
         }
         s->concurrent = kind == SpawnKind::concurrent;
+        s->stack_size = options.stack_size;
         if (!backend_->schedule(*s, kind)) {
             if (kind == SpawnKind::concurrent) {
                 s->vtable->destroy(s);

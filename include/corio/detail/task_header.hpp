@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 
@@ -89,6 +90,7 @@ struct TaskHeader : Runnable {
     std::atomic<Listener*> waiter{nullptr};  // claimed once (CAS from null) by the one waiter
     Executor* executor = nullptr;          // owner of a coroutine task's resumptions
     void* backend_data = nullptr;          // the backend's (a fiber reserved for the task)
+    std::size_t stack_size = 0;            // SpawnOptions::stack_size (0: the backend's)
     TaskHeader* reg_prev = nullptr;        // backend registry / group membership links
     TaskHeader* reg_next = nullptr;
     TaskHeader* group_prev = nullptr;

@@ -479,7 +479,8 @@ bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
     Impl& impl = *impl_;
     if (!t.coroutine) {
         try {
-            t.backend_data = impl.fibers.acquire(impl.options.stack_size);
+            t.backend_data = impl.fibers.acquire(t.stack_size != 0 ? t.stack_size
+                                                                   : impl.options.stack_size);
         } catch (const std::exception& e) {
             t_schedule_failure_text = e.what();
             t_schedule_failure = t_schedule_failure_text.c_str();
@@ -532,9 +533,12 @@ void IoUring::run_inline(detail::TaskHeader& t) {
 bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
     Impl& impl = *impl_;
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
-    // A coroutine resumes on the worker that started it: only a worker may take one back.
+    // A coroutine resumes on the worker that started it: only a worker may take one back. A
+    // fiber does not take back a plain task: run on the awaiter's stack it would ignore its own
+    // stack size, and chains of awaits would nest on one small stack.
     Impl::RingWorker* me = impl.current_worker();
-    if (t.coroutine && me == nullptr) return false;
+    if (t.coroutine ? me == nullptr : me != nullptr && me->running_fiber() != nullptr)
+        return false;
     {
         std::lock_guard lock(impl.queue_mutex);
         if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued)
