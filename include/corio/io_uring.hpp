@@ -13,6 +13,11 @@
 
 namespace corio {
 
+namespace detail {
+class RingWorker;
+RingWorker& submission_worker(Backend& backend);
+}  // namespace detail
+
 /// Workers, each a thread with its own io_uring and a ready queue of fibers and coroutines.
 /// `io.async` and `io.concurrent` start a fiber (a plain function) or drive a Task coroutine
 /// on a worker; a wait inside a fiber switches to the next ready fiber or coroutine instead of
@@ -90,6 +95,7 @@ class CORIO_EXPORT IoUring final : public Backend {
     struct Impl;
 
   private:
+    friend detail::RingWorker& detail::submission_worker(Backend& backend);
     /// With `threads = 0`: makes the calling thread the loop's owner if none is yet.
     void claim_loop();
 

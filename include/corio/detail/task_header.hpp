@@ -22,7 +22,7 @@ namespace corio::detail {
 /// What a task is parked on, for dumps and the messages of aborts.
 enum class WaitKind : std::uint8_t {
     none, sleep, yield, future, group, select, mutex, condition, semaphore, event,
-    queue_put, queue_get, syscall,
+    queue_put, queue_get, syscall, io,
 };
 
 CORIO_EXPORT const char* to_string(WaitKind kind) noexcept;

@@ -8,14 +8,12 @@
 // every worker takes from; started fibers and coroutines stay on their worker.
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
+#include "backend/io_uring/ring_worker.hpp"
+#include "backend/io_uring/uring_operation.hpp"
 #include "scheduler/worker.hpp"
 
 #include <corio/error.hpp>
 #include <corio/io_uring.hpp>
-
-#include <liburing.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -34,47 +32,13 @@ namespace corio {
 
 namespace {
 
-constexpr std::uint64_t wake_tag = 1;  // user_data of the eventfd read
-
 CORIO_TLS thread_local const char* t_schedule_failure = nullptr;
 thread_local std::string t_schedule_failure_text;
 
-std::system_error uring_error(int err, const char* what) {
-    std::string msg = std::string("corio: IoUring: ") + what;
-    if (err == ENOSYS)
-        msg += " (this kernel has no io_uring, or it is disabled: kernel.io_uring_disabled)";
-    else if (err == EPERM)
-        msg += " (io_uring is forbidden here: a seccomp filter or kernel.io_uring_disabled)";
-    else if (err == ENOMEM)
-        msg += " (the locked-memory limit is too low for the ring: ulimit -l, or fewer "
-               "ring_entries)";
-    return std::system_error(err, std::generic_category(), msg);
-}
-
-/// Creates a ring with the best setup flags this kernel accepts.
-unsigned init_ring(io_uring& ring, unsigned entries) {
-    static constexpr unsigned attempts[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
-            IORING_SETUP_SUBMIT_ALL,
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
-        IORING_SETUP_SUBMIT_ALL,
-        0,
-    };
-    int rc = -EINVAL;
-    for (unsigned flags : attempts) {
-        io_uring_params p{};
-        p.flags = flags;
-        rc = io_uring_queue_init_params(entries, &ring, &p);
-        if (rc == 0) return flags;
-        if (rc != -EINVAL) break;  // not a question of flags
-    }
-    throw uring_error(-rc, "cannot create a ring");
-}
-
 }  // namespace
 
-struct IoUring::Impl {
-    class RingWorker;
+struct IoUring::Impl final : detail::RingHost {
+    using RingWorker = detail::RingWorker;
 
     /// Drives worker 0 on the owning thread of a backend with no worker threads.
     class OwnerDriver final : public detail::Driver {
@@ -85,135 +49,6 @@ struct IoUring::Impl {
 
       private:
         Impl& impl_;
-    };
-
-    class RingWorker final : public detail::Worker {
-      public:
-        RingWorker(Impl& impl, const Config& config)
-            : Worker(config, impl.fibers), impl_(impl) {
-            backend_ = &impl.self;
-            efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-            if (efd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
-        }
-        ~RingWorker() override {
-            if (ring_ready_) io_uring_queue_exit(&ring_);
-            ::close(efd_);
-        }
-
-        /// On the owning thread: binds it and creates the ring there.
-        void attach() {
-            bind_thread();
-            flags_ = init_ring(ring_, impl_.options.ring_entries);
-            ring_ready_ = true;
-        }
-        void detach() noexcept {
-            if (ring_ready_) {
-                io_uring_queue_exit(&ring_);
-                ring_ready_ = false;
-            }
-            unbind_thread();
-        }
-
-        /// Worker thread body.
-        void loop() noexcept {
-            while (!stop_.load(std::memory_order_acquire)) {
-                const bool more = turn();
-                wait(!more);
-            }
-        }
-
-        /// Waits in the ring for completions, a wake-up or the next timer (block), or only
-        /// submits and reaps (not block). A wake-up that comes before the wait is kept by the
-        /// eventfd's count, so it ends the wait at once.
-        void wait(bool block) noexcept {
-            arm_wake_read();
-            if (block) {
-                sleeping_.store(true, std::memory_order_seq_cst);
-                if (has_ready() || impl_.unstarted.load(std::memory_order_seq_cst) != 0 ||
-                    stop_.load(std::memory_order_seq_cst))
-                    block = false;
-            }
-            if (block) {
-                const std::int64_t deadline = next_deadline_ns();
-                __kernel_timespec ts{};
-                __kernel_timespec* timeout = nullptr;
-                if (deadline != 0) {
-                    const std::int64_t rel = deadline - detail::steady_now_ns();
-                    if (rel <= 0) {
-                        block = false;
-                    } else {
-                        ts.tv_sec = rel / 1'000'000'000;
-                        ts.tv_nsec = rel % 1'000'000'000;
-                        timeout = &ts;
-                    }
-                }
-                if (block) {
-                    io_uring_cqe* cqe = nullptr;
-                    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout, nullptr);
-                }
-            }
-            if (!block) {
-                if (io_uring_sq_ready(&ring_) != 0 || inflight_ != 0)
-                    io_uring_submit_and_get_events(&ring_);
-            }
-            sleeping_.store(false, std::memory_order_relaxed);
-            reap();
-        }
-
-        void request_stop() noexcept {
-            stop_.store(true, std::memory_order_seq_cst);
-            wake();
-        }
-
-        void wake() noexcept override {
-            const std::uint64_t one = 1;
-            [[maybe_unused]] const ssize_t n = ::write(efd_, &one, sizeof one);
-        }
-        detail::TaskHeader* take_unstarted() noexcept override { return impl_.take_unstarted(); }
-        void task_returned(bool concurrent) noexcept override { impl_.unreserve(concurrent); }
-
-        [[nodiscard]] unsigned flags() const noexcept { return flags_; }
-        std::thread thread;
-
-      private:
-        io_uring_sqe* get_sqe() noexcept {
-            io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-            while (sqe == nullptr) {  // full: flush and retry
-                io_uring_submit(&ring_);
-                sqe = io_uring_get_sqe(&ring_);
-            }
-            return sqe;
-        }
-        void arm_wake_read() noexcept {
-            if (wake_armed_) return;
-            io_uring_sqe* sqe = get_sqe();
-            io_uring_prep_read(sqe, efd_, &wake_buffer_, sizeof wake_buffer_, 0);
-            io_uring_sqe_set_data64(sqe, wake_tag);
-            wake_armed_ = true;
-        }
-        void reap() noexcept {
-            unsigned head = 0;
-            unsigned seen = 0;
-            io_uring_cqe* cqe = nullptr;
-            io_uring_for_each_cqe(&ring_, head, cqe) {
-                ++seen;
-                if (cqe->user_data == wake_tag) {
-                    wake_armed_ = false;  // the read took the count; re-armed before the next wait
-                    continue;
-                }
-            }
-            io_uring_cq_advance(&ring_, seen);
-        }
-
-        Impl& impl_;
-        io_uring ring_{};
-        bool ring_ready_ = false;
-        unsigned flags_ = 0;
-        int efd_ = -1;
-        std::uint64_t wake_buffer_ = 0;
-        bool wake_armed_ = false;
-        unsigned inflight_ = 0;
-        std::atomic<bool> stop_{false};
     };
 
     Impl(IoUring& owner, const Options& o)
@@ -231,6 +66,7 @@ struct IoUring::Impl {
     detail::Runnable* tail = nullptr;
     std::atomic<std::size_t> unstarted{0};
 
+    std::atomic<std::size_t> next_submitter{0};
     std::atomic<std::size_t> async_active{0};
     std::atomic<std::size_t> concurrent_active{0};
 
@@ -246,7 +82,10 @@ struct IoUring::Impl {
         }
         return false;
     }
-    void unreserve(bool concurrent) noexcept {
+    [[nodiscard]] bool has_unstarted() const noexcept override {
+        return unstarted.load(std::memory_order_seq_cst) != 0;
+    }
+    void unreserve(bool concurrent) noexcept override {
         (concurrent ? concurrent_active : async_active).fetch_sub(1, std::memory_order_relaxed);
     }
 
@@ -272,7 +111,7 @@ struct IoUring::Impl {
             tail = r->prev;
         r->next = r->prev = nullptr;
     }
-    detail::TaskHeader* take_unstarted() noexcept {
+    detail::TaskHeader* take_unstarted() noexcept override {
         if (unstarted.load(std::memory_order_relaxed) == 0) return nullptr;
         std::lock_guard lock(queue_mutex);
         if (head == nullptr) return nullptr;
@@ -284,10 +123,7 @@ struct IoUring::Impl {
     }
 
     /// The worker of this backend the calling thread runs, or nullptr.
-    RingWorker* current_worker() const noexcept {
-        detail::Worker* w = detail::Worker::current();
-        return w != nullptr && w->backend() == &self ? static_cast<RingWorker*>(w) : nullptr;
-    }
+    RingWorker* current_worker() const noexcept { return detail::current_ring_worker(&self); }
 
     /// Wakes a worker to take a task that was just queued.
     void wake_for_task(bool queue_was_empty) noexcept {
@@ -339,6 +175,27 @@ void IoUring::Impl::OwnerDriver::drive(detail::ThreadParker& parker) noexcept {
 
 void IoUring::Impl::OwnerDriver::wake() noexcept { impl_.workers.front()->wake(); }
 
+namespace detail {
+
+RingWorker& submission_worker(Backend& backend) {
+    if (RingWorker* w = current_ring_worker(&backend)) return *w;
+    IoUring::Impl& impl = *static_cast<IoUring&>(backend).impl_;
+    if (impl.options.threads == 0) {
+        impl.claim(false);
+        return *impl.workers.front();
+    }
+    const std::size_t i = impl.next_submitter.fetch_add(1, std::memory_order_relaxed);
+    return *impl.workers[i % impl.workers.size()];
+}
+
+std::uint64_t make_user_data(RingCompletion* c) noexcept {
+    CORIO_TLS thread_local std::uint16_t generation = 0;
+    ++generation;
+    return reinterpret_cast<std::uintptr_t>(c) | static_cast<std::uint64_t>(generation) << 48;
+}
+
+}  // namespace detail
+
 unsigned IoUring::default_threads() noexcept {
     const unsigned n = std::thread::hardware_concurrency();
     return n != 0 ? n : 1;
@@ -352,16 +209,12 @@ IoUring::IoUring() : IoUring(Options{}) {}
 
 IoUring::IoUring(Options options) : impl_(std::make_unique<Impl>(*this, options)) {
     // Ask the kernel once, here, so a refusal is this constructor's exception.
-    {
-        io_uring probe{};
-        const int rc = io_uring_queue_init(2, &probe, 0);
-        if (rc < 0) throw uring_error(-rc, "the kernel refused to create a ring");
-        io_uring_queue_exit(&probe);
-    }
+    detail::probe_io_uring();
     const detail::Worker::Config config{.turn_budget = options.turn_budget == 0 ? 1 : options.turn_budget};
     const unsigned n = options.threads == 0 ? 1 : options.threads;
     for (unsigned i = 0; i < n; ++i)
-        impl_->workers.push_back(std::make_unique<Impl::RingWorker>(*impl_, config));
+        impl_->workers.push_back(std::make_unique<Impl::RingWorker>(
+            *impl_, *this, config, impl_->fibers, options.ring_entries));
     if (options.threads == 0) return;
 
     // Each ring is created on its worker's thread; wait for all of them, and fail as a whole.

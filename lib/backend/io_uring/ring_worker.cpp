@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+// RingWorker: the ring, its wake-up eventfd, submission batching, cancellation routing and
+// completion reaping.
+#include "backend/io_uring/ring_worker.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <system_error>
+
+namespace corio::detail {
+
+namespace {
+
+std::system_error uring_error(int err, const char* what) {
+    std::string msg = std::string("corio: IoUring: ") + what;
+    if (err == ENOSYS)
+        msg += " (this kernel has no io_uring, or it is disabled: kernel.io_uring_disabled)";
+    else if (err == EPERM)
+        msg += " (io_uring is forbidden here: a seccomp filter or kernel.io_uring_disabled)";
+    else if (err == ENOMEM)
+        msg += " (the locked-memory limit is too low for the ring: ulimit -l, or fewer "
+               "ring_entries)";
+    return std::system_error(err, std::generic_category(), msg);
+}
+
+/// Creates a ring with the best setup flags this kernel accepts.
+unsigned init_ring(io_uring& ring, unsigned entries) {
+    static constexpr unsigned attempts[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+            IORING_SETUP_SUBMIT_ALL,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+        IORING_SETUP_SUBMIT_ALL,
+        0,
+    };
+    int rc = -EINVAL;
+    for (unsigned flags : attempts) {
+        io_uring_params p{};
+        p.flags = flags;
+        rc = io_uring_queue_init_params(entries, &ring, &p);
+        if (rc == 0) return flags;
+        if (rc != -EINVAL) break;  // not a question of flags
+    }
+    throw uring_error(-rc, "cannot create a ring");
+}
+
+}  // namespace
+
+void probe_io_uring() {
+    io_uring probe{};
+    const int rc = io_uring_queue_init(2, &probe, 0);
+    if (rc < 0) throw uring_error(-rc, "the kernel refused to create a ring");
+    io_uring_queue_exit(&probe);
+}
+
+RingWorker::RingWorker(RingHost& host, Backend& backend, const Config& config, FiberPool& fibers,
+                       unsigned ring_entries)
+    : Worker(config, fibers), host_(host), entries_(ring_entries) {
+    backend_ = &backend;
+    efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
+}
+
+RingWorker::~RingWorker() {
+    if (ring_ready_) io_uring_queue_exit(&ring_);
+    ::close(efd_);
+}
+
+void RingWorker::attach() {
+    bind_thread();
+    flags_ = init_ring(ring_, entries_);
+    ring_ready_ = true;
+}
+
+void RingWorker::detach() noexcept {
+    if (ring_ready_) {
+        io_uring_queue_exit(&ring_);
+        ring_ready_ = false;
+    }
+    unbind_thread();
+}
+
+void RingWorker::loop() noexcept {
+    while (!stop_.load(std::memory_order_acquire)) {
+        const bool more = turn();
+        wait(!more);
+    }
+}
+
+void RingWorker::request_stop() noexcept {
+    stop_.store(true, std::memory_order_seq_cst);
+    wake();
+}
+
+void RingWorker::wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(efd_, &one, sizeof one);
+}
+
+io_uring_sqe* RingWorker::get_sqe() noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (sqe == nullptr) {  // full: submit what is queued and retry
+        const int rc = io_uring_submit(&ring_);
+        if (rc == -EBUSY || rc == -EAGAIN) reap();  // completions must make room first
+        sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+}
+
+void RingWorker::request_cancel(std::uint64_t user_data) noexcept {
+    {
+        std::lock_guard lock(cancel_mutex_);
+        try {
+            cancels_.push_back(user_data);
+        } catch (...) {
+            std::fputs("corio: out of memory queuing an io_uring cancel\n", stderr);
+            std::abort();
+        }
+        has_cancels_.store(true, std::memory_order_seq_cst);
+    }
+    if (Worker::current() != this && is_sleeping()) wake();
+}
+
+void RingWorker::issue_cancels() noexcept {
+    if (!has_cancels_.load(std::memory_order_acquire)) return;
+    std::vector<std::uint64_t> batch;
+    {
+        std::lock_guard lock(cancel_mutex_);
+        batch.swap(cancels_);
+        has_cancels_.store(false, std::memory_order_relaxed);
+    }
+    for (std::uint64_t ud : batch) {
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_cancel64(sqe, ud, 0);
+        io_uring_sqe_set_data64(sqe, cancel_tag);
+    }
+}
+
+void RingWorker::arm_wake_read() noexcept {
+    if (wake_armed_) return;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_read(sqe, efd_, &wake_buffer_, sizeof wake_buffer_, 0);
+    io_uring_sqe_set_data64(sqe, wake_tag);
+    wake_armed_ = true;
+}
+
+void RingWorker::enter(bool block) noexcept {
+    if (block) {
+        const std::int64_t deadline = next_deadline_ns();
+        __kernel_timespec ts{};
+        __kernel_timespec* timeout = nullptr;
+        if (deadline != 0) {
+            const std::int64_t rel = deadline - steady_now_ns();
+            if (rel <= 0) {
+                block = false;
+            } else {
+                ts.tv_sec = rel / 1'000'000'000;
+                ts.tv_nsec = rel % 1'000'000'000;
+                timeout = &ts;
+            }
+        }
+        if (block) {
+            io_uring_cqe* cqe = nullptr;
+            io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout, nullptr);
+            return;
+        }
+    }
+    if (io_uring_sq_ready(&ring_) != 0 || inflight_ != 0) io_uring_submit_and_get_events(&ring_);
+}
+
+void RingWorker::wait(bool block) noexcept {
+    issue_cancels();
+    arm_wake_read();
+    if (block) {
+        // Pairs with post() and request_cancel(): either they see this worker asleep and wake
+        // it, or this sees their work now.
+        sleeping_.store(true, std::memory_order_seq_cst);
+        if (has_ready() || host_.has_unstarted() || stop_.load(std::memory_order_seq_cst) ||
+            has_cancels_.load(std::memory_order_seq_cst))
+            block = false;
+    }
+    enter(block);
+    sleeping_.store(false, std::memory_order_relaxed);
+    reap();
+}
+
+void RingWorker::reap() noexcept {
+    for (;;) {
+        unsigned head = 0;
+        unsigned seen = 0;
+        io_uring_cqe* cqe = nullptr;
+        io_uring_for_each_cqe(&ring_, head, cqe) {
+            ++seen;
+            const std::uint64_t ud = cqe->user_data;
+            if (ud == wake_tag) {
+                wake_armed_ = false;  // the read took the count; re-armed before the next wait
+            } else if (ud == cancel_tag || ud == message_tag) {
+                // nothing: a cancel's own result, or a wake-up
+            } else {
+                if ((cqe->flags & IORING_CQE_F_MORE) == 0) --inflight_;
+                auto* c = reinterpret_cast<RingCompletion*>(ud & ((std::uint64_t{1} << 48) - 1));
+                c->on_cqe(c, cqe->res, cqe->flags);
+            }
+        }
+        io_uring_cq_advance(&ring_, seen);
+        // Completions the CQ had no room for wait in the kernel (IORING_FEAT_NODROP): flush
+        // them and reap again; nothing is lost.
+        if (!io_uring_cq_has_overflow(&ring_)) return;
+        io_uring_get_events(&ring_);
+    }
+}
+
+}  // namespace corio::detail

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// A scheduler worker that waits in its own io_uring, and what ring operations need from it.
+#pragma once
+
+#ifndef CORIO_BUILDING_LIB
+#error "lib/ headers are internal to corio"
+#endif
+
+#include "scheduler/worker.hpp"
+
+#include <liburing.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace corio::detail {
+
+/// What a worker needs from its backend.
+class RingHost {
+  public:
+    virtual TaskHeader* take_unstarted() noexcept = 0;
+    [[nodiscard]] virtual bool has_unstarted() const noexcept = 0;
+    virtual void unreserve(bool concurrent) noexcept = 0;
+
+  protected:
+    ~RingHost() = default;
+};
+
+/// What a CQE's user_data points at (a ring operation's state, in its awaitable). The
+/// user_data also carries a 16-bit generation in its top bits, so a cancel aimed at an
+/// operation that ended can never hit a newer one at the same address.
+struct RingCompletion {
+    using Fn = void (*)(RingCompletion*, int res, unsigned flags) noexcept;
+    explicit RingCompletion(Fn f) noexcept : on_cqe(f) {}
+    Fn on_cqe;
+};
+
+class RingWorker final : public Worker {
+  public:
+    static constexpr std::uint64_t wake_tag = 1;    // the eventfd read
+    static constexpr std::uint64_t cancel_tag = 2;  // ASYNC_CANCEL requests (their CQEs)
+    static constexpr std::uint64_t message_tag = 3; // MSG_RING wake-ups from other workers
+
+    RingWorker(RingHost& host, Backend& backend, const Config& config, FiberPool& fibers,
+               unsigned ring_entries);
+    ~RingWorker() override;
+
+    /// On the owning thread: binds it and creates the ring there. Throws std::system_error.
+    void attach();
+    void detach() noexcept;
+    /// Worker thread body: turns and waits until stopped.
+    void loop() noexcept;
+    /// Waits in the ring for completions, a wake-up or the next timer (block), or only submits
+    /// and reaps (not block).
+    void wait(bool block) noexcept;
+    void request_stop() noexcept;
+
+    void wake() noexcept override;
+    TaskHeader* take_unstarted() noexcept override { return host_.take_unstarted(); }
+    void task_returned(bool concurrent) noexcept override { host_.unreserve(concurrent); }
+
+    [[nodiscard]] unsigned flags() const noexcept { return flags_; }
+    [[nodiscard]] int ring_fd() const noexcept { return ring_.ring_fd; }
+
+    // ---- ring operations (owner thread) ------------------------------------------------------
+    /// A submission queue entry; when the queue is full it is submitted first (never a hang).
+    io_uring_sqe* get_sqe() noexcept;
+    /// An operation was prepared: its completion is awaited.
+    void note_submitted() noexcept { ++inflight_; }
+    /// Cancels the operation with this user_data on this ring; from any thread.
+    void request_cancel(std::uint64_t user_data) noexcept;
+
+    std::thread thread;
+
+  private:
+    void arm_wake_read() noexcept;
+    void issue_cancels() noexcept;
+    void reap() noexcept;
+    void enter(bool block) noexcept;
+
+    RingHost& host_;
+    unsigned entries_;
+    io_uring ring_{};
+    bool ring_ready_ = false;
+    unsigned flags_ = 0;
+    int efd_ = -1;
+    std::uint64_t wake_buffer_ = 0;
+    bool wake_armed_ = false;
+    unsigned inflight_ = 0;
+    std::atomic<bool> stop_{false};
+
+    std::mutex cancel_mutex_;
+    std::vector<std::uint64_t> cancels_;
+    std::atomic<bool> has_cancels_{false};
+};
+
+/// Creates and destroys a small ring: throws std::system_error (with the likely cause) when
+/// the kernel refuses io_uring.
+void probe_io_uring();
+
+/// The worker of `backend` the calling thread runs, or nullptr.
+inline RingWorker* current_ring_worker(const Backend* backend) noexcept {
+    Worker* w = Worker::current();
+    return w != nullptr && w->backend() == backend ? static_cast<RingWorker*>(w) : nullptr;
+}
+
+}  // namespace corio::detail
