@@ -46,6 +46,9 @@ class CORIO_EXPORT Backend {
     virtual void run_inline(detail::TaskHeader& t) = 0;
     /// Takes `t` back from the run queue if it has not started, so an awaiter can run it itself.
     virtual bool try_claim(detail::TaskHeader& t) noexcept;
+    /// Where `io.blocking` runs functions that block in ways corio cannot see: a backend whose
+    /// tasks have threads of their own (Threaded: itself; IoUring: its offload pool).
+    virtual Backend& blocking_backend() { return *this; }
     /// Why the last `schedule` on this thread returned false (the message of the
     /// ConcurrencyUnavailable that `concurrent` throws then).
     [[nodiscard]] virtual std::string schedule_failure() const;

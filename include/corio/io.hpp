@@ -60,6 +60,18 @@ class Io {
         return spawn(SpawnKind::concurrent, options, std::forward<F>(f), std::forward<A>(args)...);
     }
 
+    /// Runs `f(args...)`, a function that blocks in ways corio cannot see (a third-party library
+    /// call, getaddrinfo), on a thread of its own: the backend's blocking-offload pool (on
+    /// Threaded, the pool itself). Await the returned future (`.await()`, `co_await`) to get
+    /// its result without blocking a worker. Throws ConcurrencyUnavailable when no thread can
+    /// be started.
+    template <class F, class... A>
+    auto blocking(F&& f, A&&... args) const {
+        return Io(backend_->blocking_backend())
+            .spawn(SpawnKind::concurrent, SpawnOptions{}, std::forward<F>(f),
+                   std::forward<A>(args)...);
+    }
+
     /// As `async`, and a stop request on `token` (a std::jthread's, say) cancels the task.
     /// Always builds a task state (the link lives in it).
     template <class F, class... A>

@@ -56,6 +56,8 @@ class CORIO_EXPORT IoUring final : public Backend {
         std::size_t concurrent_limit = unlimited;
         /// Idle fibers (with their stacks) kept for reuse.
         std::size_t cached_fibers = 1024;
+        /// Threads of the blocking-offload pool behind `io.blocking` at most.
+        std::size_t blocking_threads = 64;
     };
 
     static unsigned default_threads() noexcept;
@@ -91,6 +93,8 @@ class CORIO_EXPORT IoUring final : public Backend {
     bool cancel_timer(detail::TimerNode& node) noexcept override;
     void yield_plain() override;
     std::string schedule_failure() const override;
+    /// A Threaded pool started at the first `io.blocking`.
+    Backend& blocking_backend() override;
 
     struct Impl;
 

@@ -136,6 +136,7 @@ class Worker : public Executor {
     Runnable* pop_local() noexcept;
     void drain_inbox() noexcept;
     void switch_in(Fiber& f) noexcept;
+    void switch_out(Fiber& self) noexcept;
     void fire_due_timers() noexcept;
     static void fiber_main(Context* self, Context* from) noexcept;
 
@@ -146,6 +147,7 @@ class Worker : public Executor {
     Context scheduler_context_;
     ThreadState scheduler_state_;
     Fiber* running_ = nullptr;
+    unsigned direct_budget_ = 0;  // fiber-to-fiber switches left this turn
     FiberPool& fibers_;
 
     std::mutex timer_mutex_;

@@ -14,6 +14,7 @@
 
 #include <corio/error.hpp>
 #include <corio/io_uring.hpp>
+#include <corio/threaded.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -69,6 +70,10 @@ struct IoUring::Impl final : detail::RingHost {
     std::atomic<std::size_t> next_submitter{0};
     std::atomic<std::size_t> async_active{0};
     std::atomic<std::size_t> concurrent_active{0};
+
+    // io.blocking's pool, started on first use; destroyed before the workers stop.
+    std::mutex blocking_mutex;
+    std::unique_ptr<Threaded> blocking;
 
     // threads = 0: the owning thread.
     std::mutex owner_mutex;
@@ -256,6 +261,8 @@ IoUring::IoUring(Options options) : impl_(std::make_unique<Impl>(*this, options)
 
 IoUring::~IoUring() {
     Impl& impl = *impl_;
+    // Blocking tasks are owned by futures that are gone by now: the pool only reaps orphans.
+    impl.blocking.reset();
     if (impl.options.threads == 0) {
         if (impl.owned.load(std::memory_order_acquire)) {
             if (impl.owner_id != std::this_thread::get_id()) {
@@ -421,6 +428,15 @@ void IoUring::add_timer(detail::TimerNode& node) {
 
 bool IoUring::cancel_timer(detail::TimerNode& node) noexcept {
     return detail::Worker::cancel_timer(node);
+}
+
+Backend& IoUring::blocking_backend() {
+    Impl& impl = *impl_;
+    std::lock_guard lock(impl.blocking_mutex);
+    if (!impl.blocking)
+        impl.blocking = std::make_unique<Threaded>(Threaded::Options{
+            .async_limit = 0, .concurrent_limit = impl.options.blocking_threads});
+    return *impl.blocking;
 }
 
 void IoUring::yield_plain() {

@@ -97,6 +97,18 @@ void RingWorker::request_stop() noexcept {
 }
 
 void RingWorker::wake() noexcept {
+    // One wake-up in flight is enough: the worker clears the flag once it is awake.
+    if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    // From another worker of the same backend: a MSG_RING on that worker's own ring, submitted
+    // with its next batch (no system call now). From any other thread: the eventfd.
+    RingWorker* me = current_ring_worker(backend_);
+    if (me != nullptr && me != this && me->ring_ready_) {
+        io_uring_sqe* sqe = me->get_sqe();
+        io_uring_prep_msg_ring(sqe, ring_.ring_fd, 0, message_tag, 0);
+        io_uring_sqe_set_data64(sqe, sent_tag);  // the sender's own CQE
+        me->note_submitted();
+        return;
+    }
     const std::uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = ::write(efd_, &one, sizeof one);
 }
@@ -185,6 +197,7 @@ void RingWorker::wait(bool block) noexcept {
     }
     enter(block);
     sleeping_.store(false, std::memory_order_relaxed);
+    wake_pending_.store(false, std::memory_order_release);
     reap();
 }
 
@@ -198,6 +211,8 @@ void RingWorker::reap() noexcept {
             const std::uint64_t ud = cqe->user_data;
             if (ud == wake_tag) {
                 wake_armed_ = false;  // the read took the count; re-armed before the next wait
+            } else if (ud == sent_tag) {
+                --inflight_;  // a wake-up this worker sent was delivered
             } else if (ud == cancel_tag || ud == message_tag) {
                 // nothing: a cancel's own result, or a wake-up
             } else {

@@ -43,6 +43,7 @@ class RingWorker final : public Worker {
     static constexpr std::uint64_t wake_tag = 1;    // the eventfd read
     static constexpr std::uint64_t cancel_tag = 2;  // ASYNC_CANCEL requests (their CQEs)
     static constexpr std::uint64_t message_tag = 3; // MSG_RING wake-ups from other workers
+    static constexpr std::uint64_t sent_tag = 4;    // the sender's CQE of such a wake-up
 
     RingWorker(RingHost& host, Backend& backend, const Config& config, FiberPool& fibers,
                unsigned ring_entries);
@@ -91,6 +92,7 @@ class RingWorker final : public Worker {
     bool wake_armed_ = false;
     unsigned inflight_ = 0;
     std::atomic<bool> stop_{false};
+    std::atomic<bool> wake_pending_{false};
 
     std::mutex cancel_mutex_;
     std::vector<std::uint64_t> cancels_;
