@@ -393,12 +393,14 @@ void IoUring::run_inline(detail::TaskHeader& t) {
 bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
     Impl& impl = *impl_;
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
-    // A coroutine resumes on the worker that started it: only a worker may take one back. A
-    // fiber does not take back a plain task: run on the awaiter's stack it would ignore its own
-    // stack size, and chains of awaits would nest on one small stack.
+    // Only a worker's own thread takes a task back: a coroutine resumes on the worker that
+    // started it, and a plain task run by another thread would make its ring operations take
+    // the slow path through another thread. A fiber does not take back a plain task either:
+    // run on the awaiter's stack it would ignore its own stack size, and chains of awaits
+    // would nest on one small stack. What is left is the owning thread of `threads = 0`
+    // outside any fiber, and coroutines awaited on a worker.
     Impl::RingWorker* me = impl.current_worker();
-    if (t.coroutine ? me == nullptr : me != nullptr && me->running_fiber() != nullptr)
-        return false;
+    if (me == nullptr || (!t.coroutine && me->running_fiber() != nullptr)) return false;
     {
         std::lock_guard lock(impl.queue_mutex);
         if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued)
