@@ -7,6 +7,7 @@
 #endif
 
 #include <corio/detail/runtime.hpp>
+#include <corio/detail/task_header.hpp>
 
 #include <mutex>
 
@@ -52,5 +53,22 @@ class LocalLoop final : public Executor {
     Runnable* tail_ = nullptr;
 };
 
+
+/// Backend::run_inline for a backend with nothing better: runs `t` on the calling context to
+/// its end; a coroutine's resumptions come back to this context through a LocalLoop.
+inline void run_inline_here(TaskHeader& t) {
+    t.start_state.store(TaskHeader::started, std::memory_order_relaxed);
+    if (!t.coroutine) {
+        run_task_here(&t);
+        return;
+    }
+    Parker* parker = thread_state().parker;
+    LocalLoop loop(parker);
+    t.executor = &loop;
+    run_task_here(&t);
+    while ((t.completion.load(std::memory_order_acquire) & TaskHeader::done_bit) == 0) {
+        if (!loop.run_some()) parker->park();
+    }
+}
 
 }  // namespace corio::detail

@@ -2,6 +2,7 @@
 // Context switches on jump_fcontext. The sanitizer annotations sit right before the jump, in
 // functions TSan does not instrument (see docs/architecture.md, "Fibers"): instrumented frames
 // between `__tsan_switch_to_fiber` and the jump unbalance TSan's shadow stacks.
+#include "fiber/sanitizers.hpp"
 #include "fiber/context.hpp"
 
 #include <boost/context/detail/fcontext.hpp>
@@ -11,20 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CORIO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CORIO_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define CORIO_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CORIO_TSAN 1
-#endif
-#endif
 
 #ifdef CORIO_ASAN
 extern "C" {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Fiber stacks: mmap, a PROT_NONE guard page, a per-worker cache, and a clear error at the
 // kernel's map limit.
+#include "fiber/sanitizers.hpp"
 #include "fiber/stack.hpp"
 
 #include <sys/mman.h>
@@ -12,21 +13,7 @@
 #include <string>
 #include <system_error>
 
-#if defined(__SANITIZE_THREAD__)
-#define CORIO_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CORIO_TSAN 1
-#endif
-#endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CORIO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CORIO_ASAN 1
-#endif
-#endif
 #ifdef CORIO_ASAN
 extern "C" void __asan_unpoison_memory_region(void const volatile* addr, std::size_t size);
 #endif

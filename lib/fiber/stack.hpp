@@ -6,6 +6,8 @@
 #error "lib/ headers are internal to corio"
 #endif
 
+#include "fiber/sanitizers.hpp"
+
 #include <cstddef>
 #include <vector>
 
@@ -13,14 +15,8 @@ namespace corio::detail {
 
 /// True in a build with AddressSanitizer (stacks are then 4x larger by default: ASan's
 /// redzones and fake frames grow every frame).
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef CORIO_ASAN
 inline constexpr bool asan_build = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool asan_build = true;
-#else
-inline constexpr bool asan_build = false;
-#endif
 #else
 inline constexpr bool asan_build = false;
 #endif

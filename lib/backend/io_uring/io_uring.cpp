@@ -8,6 +8,7 @@
 // every worker takes from; started fibers and coroutines stay on their worker.
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
+#include "core/spawn_limits.hpp"
 #include "backend/io_uring/ring_worker.hpp"
 #include "backend/io_uring/uring_operation.hpp"
 #include "scheduler/worker.hpp"
@@ -63,13 +64,11 @@ struct IoUring::Impl final : detail::RingHost {
 
     // Tasks that have not started: a doubly linked list, so try_claim can unlink one.
     std::mutex queue_mutex;
-    detail::Runnable* head = nullptr;
-    detail::Runnable* tail = nullptr;
+    detail::RunnableList queue;
     std::atomic<std::size_t> unstarted{0};
 
     std::atomic<std::size_t> next_submitter{0};
-    std::atomic<std::size_t> async_active{0};
-    std::atomic<std::size_t> concurrent_active{0};
+    detail::SpawnLimits limits{options.async_limit, options.concurrent_limit};
 
     // io.blocking's pool, started on first use; destroyed before the workers stop.
     std::mutex blocking_mutex;
@@ -80,48 +79,21 @@ struct IoUring::Impl final : detail::RingHost {
     std::atomic<bool> owned{false};
     std::thread::id owner_id;
 
-    static bool reserve_below(std::atomic<std::size_t>& active, std::size_t limit) noexcept {
-        std::size_t n = active.load(std::memory_order_relaxed);
-        while (n < limit) {
-            if (active.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
-        }
-        return false;
-    }
     [[nodiscard]] bool has_unstarted() const noexcept override {
         return unstarted.load(std::memory_order_seq_cst) != 0;
     }
-    void unreserve(bool concurrent) noexcept override {
-        (concurrent ? concurrent_active : async_active).fetch_sub(1, std::memory_order_relaxed);
-    }
+    void unreserve(bool concurrent) noexcept override { limits.release(concurrent); }
 
     void push_unstarted(detail::TaskHeader* t) noexcept {
         std::lock_guard lock(queue_mutex);
-        t->next = nullptr;
-        t->prev = tail;
-        if (tail != nullptr)
-            tail->next = t;
-        else
-            head = t;
-        tail = t;
+        queue.push_back(t);
         unstarted.fetch_add(1, std::memory_order_seq_cst);
-    }
-    void unlink_locked(detail::Runnable* r) noexcept {
-        if (r->prev != nullptr)
-            r->prev->next = r->next;
-        else
-            head = r->next;
-        if (r->next != nullptr)
-            r->next->prev = r->prev;
-        else
-            tail = r->prev;
-        r->next = r->prev = nullptr;
     }
     detail::TaskHeader* take_unstarted() noexcept override {
         if (unstarted.load(std::memory_order_relaxed) == 0) return nullptr;
         std::lock_guard lock(queue_mutex);
-        if (head == nullptr) return nullptr;
-        auto* t = static_cast<detail::TaskHeader*>(head);
-        unlink_locked(t);
+        auto* t = static_cast<detail::TaskHeader*>(queue.pop_front());
+        if (t == nullptr) return nullptr;
         unstarted.fetch_sub(1, std::memory_order_relaxed);
         t->start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
         return t;
@@ -316,22 +288,7 @@ void IoUring::run() {
     }
 }
 
-bool IoUring::reserve(SpawnKind kind) {
-    Impl& impl = *impl_;
-    if (kind == SpawnKind::async) {
-        if (Impl::reserve_below(impl.async_active, impl.options.async_limit)) return true;
-        // A coroutine must never run a plain function inline: it might wait and block its
-        // worker. Beyond the limit, it still gets a fiber.
-        if (detail::thread_state().executor == nullptr) return false;
-        impl.async_active.fetch_add(1, std::memory_order_relaxed);
-        return true;
-    }
-    if (!Impl::reserve_below(impl.concurrent_active, impl.options.concurrent_limit))
-        throw ConcurrencyUnavailable("IoUring concurrent_limit (" +
-                                     std::to_string(impl.options.concurrent_limit) +
-                                     ") reached");
-    return true;
-}
+bool IoUring::reserve(SpawnKind kind) { return impl_->limits.reserve(kind, "IoUring"); }
 
 void IoUring::release(SpawnKind kind) noexcept { impl_->unreserve(kind == SpawnKind::concurrent); }
 
@@ -375,20 +332,7 @@ std::string IoUring::schedule_failure() const {
     return Backend::schedule_failure();
 }
 
-void IoUring::run_inline(detail::TaskHeader& t) {
-    t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
-    if (!t.coroutine) {
-        detail::run_task_here(&t);
-        return;
-    }
-    detail::Parker* parker = detail::thread_state().parker;
-    detail::LocalLoop loop(parker);
-    t.executor = &loop;
-    detail::run_task_here(&t);
-    while ((t.completion.load(std::memory_order_acquire) & detail::TaskHeader::done_bit) == 0) {
-        if (!loop.run_some()) parker->park();
-    }
-}
+void IoUring::run_inline(detail::TaskHeader& t) { detail::run_inline_here(t); }
 
 bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
     Impl& impl = *impl_;
@@ -406,7 +350,7 @@ bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
         if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued)
             return false;
         t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
-        impl.unlink_locked(&t);
+        impl.queue.unlink(&t);
         impl.unstarted.fetch_sub(1, std::memory_order_relaxed);
     }
     if (t.backend_data != nullptr) {

@@ -12,6 +12,7 @@
 #include "backend/threaded/interrupt.hpp"
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
+#include "core/spawn_limits.hpp"
 #include "core/timer_heap.hpp"
 
 #include <corio/threaded.hpp>
@@ -78,15 +79,13 @@ struct Threaded::Impl final : detail::Executor {
     mutable std::mutex mutex;
     std::condition_variable exit_cv;
     IdleThread* idle_top = nullptr;
-    detail::Runnable* head = nullptr;
-    detail::Runnable* tail = nullptr;
+    detail::RunnableList queue;
     std::size_t threads = 0;
     std::atomic<std::size_t> idle{0};  // written under `mutex`; read by a spawner deciding
     std::size_t coroutine_runners = 0;
     // Tasks reserved or running on pool threads, by kind: atomics, so that `reserve` (every
     // io.async) takes no lock.
-    std::atomic<std::size_t> async_active{0};
-    std::atomic<std::size_t> concurrent_active{0};
+    detail::SpawnLimits limits{options.async_limit, options.concurrent_limit};
     bool stopping = false;
 
     // ---- timers ------------------------------------------------------------------------------
@@ -97,27 +96,6 @@ struct Threaded::Impl final : detail::Executor {
     bool timer_stopping = false;
     bool timer_thread_running = false;
 
-    // Queue helpers; call with `mutex` held.
-    void push_locked(detail::Runnable* r) noexcept {
-        r->next = nullptr;
-        r->prev = tail;
-        if (tail != nullptr)
-            tail->next = r;
-        else
-            head = r;
-        tail = r;
-    }
-    void unlink_locked(detail::Runnable* r) noexcept {
-        if (r->prev != nullptr)
-            r->prev->next = r->next;
-        else
-            head = r->next;
-        if (r->next != nullptr)
-            r->next->prev = r->prev;
-        else
-            tail = r->prev;
-        r->next = r->prev = nullptr;
-    }
     /// Gives a token to the newest idle thread; the caller passes it to `wake` once it has
     /// released the mutex, so the woken thread does not wake only to block on the mutex.
     IdleThread* claim_idle_locked() noexcept {
@@ -153,20 +131,7 @@ struct Threaded::Impl final : detail::Executor {
         Impl& impl = *static_cast<Threaded*>(t->backend)->impl_;
         const bool concurrent = t->concurrent;
         detail::run_task_here(t);  // t may be gone from here on
-        impl.unreserve(concurrent);
-    }
-
-    void unreserve(bool concurrent) noexcept {
-        (concurrent ? concurrent_active : async_active).fetch_sub(1, std::memory_order_relaxed);
-    }
-
-    /// Reserves one slot below `limit`; false at the limit.
-    static bool reserve_below(std::atomic<std::size_t>& active, std::size_t limit) noexcept {
-        std::size_t n = active.load(std::memory_order_relaxed);
-        while (n < limit) {
-            if (active.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
-        }
-        return false;
+        impl.limits.release(concurrent);
     }
 
     /// How long `schedule` waits for a worker to come back before it starts a new thread.
@@ -203,9 +168,7 @@ struct Threaded::Impl final : detail::Executor {
         self.parker = &detail::this_thread_parker();
         std::unique_lock lock(mutex);
         for (;;) {
-            if (head != nullptr) {
-                detail::Runnable* r = head;
-                unlink_locked(r);
+            if (detail::Runnable* r = queue.pop_front()) {
                 const bool is_task = r->run == &start_task;
                 if (is_task)
                     static_cast<detail::TaskHeader*>(r)->start_state.store(
@@ -234,7 +197,7 @@ struct Threaded::Impl final : detail::Executor {
     // Executor: coroutine resumptions of tasks on this pool.
     void post(detail::Runnable* r) noexcept override {
         std::unique_lock lock(mutex);
-        push_locked(r);
+        queue.push_back(r);
         if (IdleThread* t = claim_idle_locked()) {
             lock.unlock();
             wake(t);
@@ -308,23 +271,11 @@ std::size_t Threaded::thread_count() const noexcept {
 
 const Threaded::Options& Threaded::options() const noexcept { return impl_->options; }
 
-bool Threaded::reserve(SpawnKind kind) {
-    if (kind == SpawnKind::async) {
-        if (Impl::reserve_below(impl_->async_active, impl_->options.async_limit)) return true;
-        // A coroutine must never run a plain function inline: it might wait and block its
-        // worker. Beyond the limit, it still gets a thread.
-        if (detail::thread_state().executor == nullptr) return false;
-        impl_->async_active.fetch_add(1, std::memory_order_relaxed);
-        return true;
-    }
-    if (!Impl::reserve_below(impl_->concurrent_active, impl_->options.concurrent_limit))
-        throw ConcurrencyUnavailable("Threaded concurrent_limit (" +
-                                     std::to_string(impl_->options.concurrent_limit) +
-                                     ") reached");
-    return true;
-}
+bool Threaded::reserve(SpawnKind kind) { return impl_->limits.reserve(kind, "Threaded"); }
 
-void Threaded::release(SpawnKind kind) noexcept { impl_->unreserve(kind == SpawnKind::concurrent); }
+void Threaded::release(SpawnKind kind) noexcept {
+    impl_->limits.release(kind == SpawnKind::concurrent);
+}
 
 bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
     t.run = &Impl::start_task;
@@ -341,10 +292,10 @@ bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
         lock.lock();
     }
     if (impl_->idle == 0 && !impl_->spawn_locked()) {
-        impl_->unreserve(kind == SpawnKind::concurrent);
+        impl_->limits.release(kind == SpawnKind::concurrent);
         return false;
     }
-    impl_->push_locked(&t);
+    impl_->queue.push_back(&t);
     if (Impl::IdleThread* idle_thread = impl_->claim_idle_locked()) {
         lock.unlock();
         Impl::wake(idle_thread);
@@ -352,28 +303,15 @@ bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
     return true;
 }
 
-void Threaded::run_inline(detail::TaskHeader& t) {
-    t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
-    if (!t.coroutine) {
-        detail::run_task_here(&t);
-        return;
-    }
-    detail::Parker* parker = detail::thread_state().parker;
-    detail::LocalLoop loop(parker);
-    t.executor = &loop;
-    detail::run_task_here(&t);
-    while ((t.completion.load(std::memory_order_acquire) & detail::TaskHeader::done_bit) == 0) {
-        if (!loop.run_some()) parker->park();
-    }
-}
+void Threaded::run_inline(detail::TaskHeader& t) { detail::run_inline_here(t); }
 
 bool Threaded::try_claim(detail::TaskHeader& t) noexcept {
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
     std::lock_guard lock(impl_->mutex);
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
     t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
-    impl_->unlink_locked(&t);
-    impl_->unreserve(t.concurrent);
+    impl_->queue.unlink(&t);
+    impl_->limits.release(t.concurrent);
     // The thread woken for it finds the queue empty and goes back to idle.
     return true;
 }

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// The async and concurrent limits of a backend that runs tasks elsewhere (Threaded, IoUring):
+// lock-free reservation of a slot, so `reserve` (every io.async) takes no lock.
+#pragma once
+
+#ifndef CORIO_BUILDING_LIB
+#error "lib/ headers are internal to corio"
+#endif
+
+#include "core/internal.hpp"
+
+#include <corio/backend.hpp>
+#include <corio/error.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <string>
+
+namespace corio::detail {
+
+class SpawnLimits {
+  public:
+    SpawnLimits(std::size_t async_limit, std::size_t concurrent_limit) noexcept
+        : async_limit_(async_limit), concurrent_limit_(concurrent_limit) {}
+
+    /// Backend::reserve: false when an async task should run inline; throws
+    /// ConcurrencyUnavailable (naming `backend`) at the concurrent limit.
+    bool reserve(SpawnKind kind, const char* backend) {
+        if (kind == SpawnKind::async) {
+            if (reserve_below(async_active_, async_limit_)) return true;
+            // A coroutine must never run a plain function inline: it might wait and block its
+            // worker. Beyond the limit, it still gets a thread or fiber.
+            if (thread_state().executor == nullptr) return false;
+            async_active_.fetch_add(1, std::memory_order_relaxed);
+            return true;
+        }
+        if (!reserve_below(concurrent_active_, concurrent_limit_))
+            throw ConcurrencyUnavailable(std::string(backend) + " concurrent_limit (" +
+                                         std::to_string(concurrent_limit_) + ") reached");
+        return true;
+    }
+    void release(bool concurrent) noexcept {
+        (concurrent ? concurrent_active_ : async_active_).fetch_sub(1, std::memory_order_relaxed);
+    }
+
+  private:
+    static bool reserve_below(std::atomic<std::size_t>& active, std::size_t limit) noexcept {
+        std::size_t n = active.load(std::memory_order_relaxed);
+        while (n < limit) {
+            if (active.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+        }
+        return false;
+    }
+
+    std::size_t async_limit_;
+    std::size_t concurrent_limit_;
+    std::atomic<std::size_t> async_active_{0};
+    std::atomic<std::size_t> concurrent_active_{0};
+};
+
+/// A queue of Runnables that can also unlink one from the middle (an awaiter taking back a
+/// task that has not started). Not synchronized.
+class RunnableList {
+  public:
+    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+    void push_back(Runnable* r) noexcept {
+        r->next = nullptr;
+        r->prev = tail_;
+        if (tail_ != nullptr)
+            tail_->next = r;
+        else
+            head_ = r;
+        tail_ = r;
+    }
+    void unlink(Runnable* r) noexcept {
+        if (r->prev != nullptr)
+            r->prev->next = r->next;
+        else
+            head_ = r->next;
+        if (r->next != nullptr)
+            r->next->prev = r->prev;
+        else
+            tail_ = r->prev;
+        r->next = r->prev = nullptr;
+    }
+    Runnable* pop_front() noexcept {
+        Runnable* r = head_;
+        if (r != nullptr) unlink(r);
+        return r;
+    }
+
+  private:
+    Runnable* head_ = nullptr;
+    Runnable* tail_ = nullptr;
+};
+
+}  // namespace corio::detail
