@@ -78,6 +78,18 @@ class ThreadParker final : public Parker {
 /// steady_clock now, in nanoseconds.
 std::int64_t steady_now_ns() noexcept;
 
+/// The thread's state itself: what thread_state() returns once the thread has used it (the
+/// library's hot paths on worker threads read it without the call).
+CORIO_TLS extern constinit thread_local ThreadState t_state;
+
+/// thread_state() inline: the call only on a thread's first use.
+inline ThreadState& thread_state_fast() noexcept {
+    ThreadState& s = t_state;
+    if (s.parker == nullptr) [[unlikely]]
+        return thread_state();
+    return s;
+}
+
 /// The calling thread's own parker.
 ThreadParker& this_thread_parker() noexcept;
 

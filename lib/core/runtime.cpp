@@ -18,8 +18,9 @@
 
 namespace corio::detail {
 
+CORIO_TLS constinit thread_local ThreadState t_state;
+
 namespace {
-CORIO_TLS thread_local ThreadState t_state;
 CORIO_TLS thread_local ThreadParker t_parker;
 CORIO_TLS thread_local TaskHeader t_root;
 }  // namespace

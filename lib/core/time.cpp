@@ -7,9 +7,10 @@
 namespace corio {
 
 void YieldOperation::await() {
-    detail::ThreadState& ts = detail::thread_state();
+    detail::ThreadState& ts = detail::thread_state_fast();
     if (ts.executor != nullptr) detail::abort_blocking_in_coroutine("yield");
-    if (detail::current_wait_token().stop_requested()) throw Canceled();
+    const detail::TaskHeader& t = *ts.task;
+    if (t.shield_depth == 0 && t.stop.stop_requested()) throw Canceled();
     backend_->yield_plain();
 }
 

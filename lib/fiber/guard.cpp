@@ -14,9 +14,10 @@
 
 namespace corio::detail {
 
+constinit thread_local const GuardInfo* t_running_guard [[gnu::tls_model("initial-exec")]] = nullptr;
+
 namespace {
 
-[[gnu::tls_model("initial-exec")]] thread_local const GuardInfo* t_running = nullptr;
 
 struct sigaction g_previous_segv;
 struct sigaction g_previous_bus;
@@ -65,7 +66,7 @@ void chain(int sig, siginfo_t* info, void* uctx) noexcept {
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
-    const GuardInfo* g = t_running;
+    const GuardInfo* g = t_running_guard;
     const char* addr = static_cast<const char*>(info->si_addr);
     // A frame larger than a page may jump past the guard page: count a few pages below it too.
     const std::size_t slack = 16 * page_size();
@@ -135,6 +136,5 @@ void ensure_alternate_signal_stack() noexcept {
     t_alternate.size = size;
 }
 
-void set_running_guard(const GuardInfo* info) noexcept { t_running = info; }
 
 }  // namespace corio::detail

@@ -28,7 +28,10 @@ void install_guard_handler() noexcept;
 /// that overflowed); freed when the thread exits.
 void ensure_alternate_signal_stack() noexcept;
 
+/// What runs on this thread now (nullptr: no fiber), for the fault handler.
+extern constinit thread_local const GuardInfo* t_running_guard [[gnu::tls_model("initial-exec")]];
+
 /// Sets what runs on this thread now (nullptr: no fiber). Called at every fiber switch.
-void set_running_guard(const GuardInfo* info) noexcept;
+inline void set_running_guard(const GuardInfo* info) noexcept { t_running_guard = info; }
 
 }  // namespace corio::detail

@@ -9,9 +9,9 @@
 
 namespace corio::detail {
 
-namespace {
+CORIO_TLS constinit thread_local Worker* t_worker = nullptr;
 
-CORIO_TLS thread_local Worker* t_worker = nullptr;
+namespace {
 
 constexpr std::uint32_t permit_empty = 0, permit_notified = 1, permit_parked = 2;
 
@@ -99,9 +99,9 @@ Worker::Worker(const Config& config, FiberPool& fibers) noexcept
 
 Worker::~Worker() = default;
 
-Worker* Worker::current() noexcept { return t_worker; }
 
 void Worker::bind_thread() noexcept {
+    (void)thread_state();  // initialized, so the switches can use t_state directly
     t_worker = this;
     init_thread_context(scheduler_context_);
     install_guard_handler();
@@ -193,7 +193,7 @@ void Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
 }
 
 void Worker::switch_in(Fiber& f) noexcept {
-    ThreadState& ts = thread_state();
+    ThreadState& ts = t_state;
     scheduler_state_ = ts;
     ts = f.state;
     running_ = &f;
@@ -213,11 +213,11 @@ void Worker::switch_out(Fiber& self) noexcept {
     // Straight to the next ready fiber when there is one (one switch instead of two), as long
     // as the turn's budget lasts; else to the scheduler, which also reaps and submits.
     Runnable* next = local_head_;
-    if (next != nullptr && next->run == &Fiber::on_run && next != &self && direct_budget_ > 0) {
-        --direct_budget_;
+    if (next != nullptr && next->run == &Fiber::on_run && next != &self && budget_ > 0) {
+        --budget_;
         pop_local();
         auto* to = static_cast<Fiber*>(next);
-        ThreadState& ts = thread_state();
+        ThreadState& ts = t_state;
         self.state = ts;
         ts = to->state;
         running_ = to;
@@ -237,23 +237,25 @@ void Worker::yield_fiber() noexcept {
 }
 
 bool Worker::turn() noexcept {
-    direct_budget_ = config_.turn_budget;
+    // One budget for the turn: runnables it runs and fiber-to-fiber switches alike, so the
+    // worker enters the kernel after at most `turn_budget` of either.
+    budget_ = config_.turn_budget;
     drain_inbox();
-    unsigned n = 0;
     // One task that has not started yet per turn, even when ready work never runs out.
     if (TaskHeader* t = take_unstarted()) {
+        --budget_;
         start(t);
-        ++n;
     }
-    while (n < config_.turn_budget) {
+    while (budget_ > 0) {
         if (Runnable* r = pop_local()) {
+            --budget_;
             r->run(r);
         } else if (TaskHeader* t = take_unstarted()) {
+            --budget_;
             start(t);
         } else {
             break;
         }
-        ++n;
     }
     fire_due_timers();
     return has_ready();

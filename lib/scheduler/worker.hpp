@@ -25,6 +25,9 @@ namespace corio::detail {
 
 class Worker;
 
+/// The worker the calling thread runs, or nullptr.
+CORIO_TLS extern constinit thread_local Worker* t_worker;
+
 /// A stackful fiber running one plain task. It is its task's parker: `park` switches to the
 /// worker's scheduler, `unpark` (from any thread) queues it on its worker again. A started
 /// fiber only ever runs on its worker's thread.
@@ -78,7 +81,7 @@ class Worker : public Executor {
     virtual ~Worker();
 
     /// The worker the calling thread runs, or nullptr.
-    static Worker* current() noexcept;
+    static Worker* current() noexcept { return t_worker; }
     /// The backend this worker belongs to.
     [[nodiscard]] Backend* backend() const noexcept { return backend_; }
 
@@ -147,7 +150,7 @@ class Worker : public Executor {
     Context scheduler_context_;
     ThreadState scheduler_state_;
     Fiber* running_ = nullptr;
-    unsigned direct_budget_ = 0;  // fiber-to-fiber switches left this turn
+    unsigned budget_ = 0;  // runnables and fiber-to-fiber switches left this turn
     FiberPool& fibers_;
 
     std::mutex timer_mutex_;
