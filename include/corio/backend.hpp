@@ -91,6 +91,8 @@ class CORIO_EXPORT Backend {
     /// Writes one line per live task: id, kind, what it waits on.
     void dump_tasks(std::ostream& out) const;
     [[nodiscard]] std::size_t live_tasks() const noexcept;
+    /// Tasks whose body has not ended yet (a walk over the registry).
+    [[nodiscard]] std::size_t unfinished_tasks() const noexcept;
 
   protected:
     /// Orphans not reaped yet; a backend's destructor runs its tasks until this is zero.

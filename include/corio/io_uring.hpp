@@ -69,8 +69,8 @@ class CORIO_EXPORT IoUring final : public Backend {
 
     [[nodiscard]] Io io() noexcept { return Io(*this); }
 
-    /// Drives the loop on the calling thread (which must own it: `threads = 0`) until no task
-    /// of this backend is left. With worker threads, waits until then.
+    /// Drives the loop on the calling thread (which must own it: `threads = 0`) until every
+    /// task of this backend has ended. With worker threads, waits until then.
     void run();
     /// Drives the loop until `f` is ready, then returns its result (as `f.await()`).
     template <class R>

@@ -89,6 +89,14 @@ std::size_t Backend::live_tasks() const noexcept {
     return task_count_;
 }
 
+std::size_t Backend::unfinished_tasks() const noexcept {
+    std::lock_guard lock(registry_mutex_);
+    std::size_t n = 0;
+    for (const detail::TaskHeader* t = tasks_; t != nullptr; t = t->reg_next)
+        if ((t->completion.load(std::memory_order_acquire) & detail::TaskHeader::done_bit) == 0) ++n;
+    return n;
+}
+
 void Backend::dump_tasks(std::ostream& out) const {
     std::lock_guard lock(registry_mutex_);
     for (const detail::TaskHeader* t = tasks_; t != nullptr; t = t->reg_next) {

@@ -2,6 +2,8 @@
 // The scheduler worker: ready queues, fiber switches, timers.
 #include "scheduler/worker.hpp"
 
+#include <cxxabi.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -102,6 +104,7 @@ Worker::~Worker() = default;
 
 void Worker::bind_thread() noexcept {
     (void)thread_state();  // initialized, so the switches can use t_state directly
+    exceptions_ = reinterpret_cast<ExceptionState*>(abi::__cxa_get_globals());
     t_worker = this;
     init_thread_context(scheduler_context_);
     install_guard_handler();
@@ -177,6 +180,7 @@ void Worker::start(TaskHeader* t) noexcept {
     f->finished = false;
     f->guard.task_id = t->id;
     f->state = ThreadState{t, f, nullptr};
+    f->exceptions = ExceptionState{};
     make_context(f->context, f->stack, &fiber_main);
     f->context.owner = f;
     switch_in(*f);
@@ -196,6 +200,8 @@ void Worker::switch_in(Fiber& f) noexcept {
     ThreadState& ts = t_state;
     scheduler_state_ = ts;
     ts = f.state;
+    scheduler_exceptions_ = *exceptions_;
+    *exceptions_ = f.exceptions;
     running_ = &f;
     set_running_guard(&f.guard);
     switch_context(scheduler_context_, f.context);
@@ -206,6 +212,8 @@ void Worker::switch_in(Fiber& f) noexcept {
     running_ = nullptr;
     back->state = ts;
     ts = scheduler_state_;
+    back->exceptions = *exceptions_;
+    *exceptions_ = scheduler_exceptions_;
     if (back->finished) fibers_.release(back);
 }
 
@@ -220,6 +228,8 @@ void Worker::switch_out(Fiber& self) noexcept {
         ThreadState& ts = t_state;
         self.state = ts;
         ts = to->state;
+        self.exceptions = *exceptions_;
+        *exceptions_ = to->exceptions;
         running_ = to;
         set_running_guard(&to->guard);
         switch_context(self.context, to->context);

@@ -25,6 +25,15 @@ namespace corio::detail {
 
 class Worker;
 
+/// The C++ runtime's per-thread exception state (the start of __cxa_eh_globals in libstdc++
+/// and libc++abi): the stack of exceptions being handled and std::uncaught_exceptions(). A
+/// fiber that waits inside a catch block or during unwinding must not see another fiber's, so
+/// every switch saves and restores it.
+struct ExceptionState {
+    void* caught = nullptr;
+    unsigned int uncaught = 0;
+};
+
 /// The worker the calling thread runs, or nullptr.
 CORIO_TLS extern constinit thread_local Worker* t_worker;
 
@@ -44,6 +53,7 @@ struct Fiber final : Runnable, Parker {
     Worker* owner = nullptr;
     TaskHeader* task = nullptr;
     ThreadState state;  // the fiber's thread state while another context runs
+    ExceptionState exceptions;  // its exception state, likewise
     std::atomic<std::uint32_t> permit{0};  // empty / notified / parked
     bool finished = false;
 };
@@ -149,6 +159,8 @@ class Worker : public Executor {
 
     Context scheduler_context_;
     ThreadState scheduler_state_;
+    ExceptionState scheduler_exceptions_;
+    ExceptionState* exceptions_ = nullptr;  // the thread's own, in the C++ runtime
     Fiber* running_ = nullptr;
     unsigned budget_ = 0;  // runnables and fiber-to-fiber switches left this turn
     FiberPool& fibers_;

@@ -277,14 +277,21 @@ void IoUring::claim_loop() { impl_->claim(true); }
 void IoUring::run() {
     Impl& impl = *impl_;
     if (impl.options.threads != 0) {
-        while (live_tasks() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        while (unfinished_tasks() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         return;
     }
     impl.claim(true);
     Impl::RingWorker& w = *impl.workers.front();
-    while (live_tasks() != 0) {
+    for (;;) {
         const bool more = w.turn();
-        w.wait(!more && impl.unstarted.load(std::memory_order_relaxed) == 0);
+        if (more || impl.unstarted.load(std::memory_order_relaxed) != 0) {
+            w.wait(false);
+            continue;
+        }
+        // Nothing ready: done when every task has ended (futures may still hold their
+        // results), else wait for what they wait on.
+        if (unfinished_tasks() == 0) return;
+        w.wait(true);
     }
 }
 
