@@ -70,8 +70,6 @@ StackPool::~StackPool() {
     for (Stack& s : cache_) unmap(s);
 }
 
-/// Frames a fiber left by switching away never return, so ASan's redzones of them stay in the
-/// shadow: clear it before the stack is reused or its addresses are mapped for something else.
 void StackPool::forget_frames(Stack& s) noexcept {
 #ifdef CORIO_ASAN
     __asan_unpoison_memory_region(s.bottom(), s.usable());
@@ -102,13 +100,19 @@ Stack StackPool::allocate(std::size_t size) {
             return s;
         }
     }
+    return map(usable, guard_);
+}
+
+Stack StackPool::map(std::size_t usable, bool guard) {
+    const std::size_t page = page_size();
+    const std::size_t mapped = usable + (guard ? page : 0);
     void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (p == MAP_FAILED) throw_map_failure(errno, usable, guard_);
+    if (p == MAP_FAILED) throw_map_failure(errno, usable, guard);
     Stack s;
     s.base = static_cast<char*>(p);
     s.mapped = mapped;
-    if (guard_) {
+    if (guard) {
         if (::mprotect(p, page, PROT_NONE) != 0) {
             const int err = errno;
             ::munmap(p, mapped);

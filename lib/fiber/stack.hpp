@@ -58,9 +58,14 @@ class StackPool {
     /// Stacks mapped by every pool in the process, guarded or not.
     static std::size_t mapped_stacks() noexcept;
 
-  private:
+    /// Maps a stack of `size` usable bytes (a multiple of the page size); throws as allocate.
+    static Stack map(std::size_t size, bool guard);
     static void unmap(Stack& s) noexcept;
+    /// Clears what ASan remembers of the frames on `s` (frames a fiber left by switching away
+    /// never returned); call before the stack is reused or unmapped.
     static void forget_frames(Stack& s) noexcept;
+
+  private:
 
     bool guard_;
     std::size_t max_cached_;

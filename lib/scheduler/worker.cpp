@@ -47,27 +47,34 @@ void Fiber::unpark() noexcept {
 
 FiberPool::~FiberPool() {
     for (Fiber* f : free_) {
-        stacks_.release(f->stack);
+        StackPool::unmap(f->stack);
         delete f;
     }
 }
 
-Fiber* FiberPool::acquire(std::size_t stack_size) {
-    std::lock_guard lock(mutex_);
+std::size_t FiberPool::rounded(std::size_t stack_size) noexcept {
     const std::size_t page = page_size();
-    const std::size_t want = (stack_size + page - 1) / page * page;
-    for (std::size_t i = free_.size(); i-- > 0;) {
-        if (free_[i]->stack.usable() == want) {
-            Fiber* f = free_[i];
-            free_[i] = free_.back();
-            free_.pop_back();
-            return f;
+    return (stack_size + page - 1) / page * page;
+}
+
+Fiber* FiberPool::acquire(std::size_t stack_size) {
+    const std::size_t want = rounded(stack_size);
+    {
+        std::lock_guard lock(mutex_);
+        for (std::size_t i = free_.size(); i-- > 0;) {
+            if (free_[i]->stack.usable() == want) {
+                Fiber* f = free_[i];
+                free_[i] = free_.back();
+                free_.pop_back();
+                return f;
+            }
         }
     }
-    Stack s = stacks_.allocate(want);
+    // Map outside the lock: mmap and mprotect cost microseconds here.
+    Stack s = StackPool::map(want, guard_);
     auto* f = new (std::nothrow) Fiber;
     if (f == nullptr) {
-        stacks_.release(s);
+        StackPool::unmap(s);
         throw std::bad_alloc();
     }
     f->stack = s;
@@ -82,24 +89,40 @@ void FiberPool::release(Fiber* f) noexcept {
     f->owner = nullptr;
     f->finished = false;
     f->permit.store(permit_empty, std::memory_order_relaxed);
-    std::lock_guard lock(mutex_);
-    if (free_.size() < max_cached_) {
-        try {
-            free_.push_back(f);
-            return;
-        } catch (...) {
+    StackPool::forget_frames(f->stack);
+    {
+        std::lock_guard lock(mutex_);
+        if (free_.size() < max_cached_) {
+            try {
+                free_.push_back(f);
+                return;
+            } catch (...) {
+            }
         }
     }
-    stacks_.release(f->stack);
+    // Unmap outside the lock: in a process with several threads it flushes other CPUs' TLBs.
+    StackPool::unmap(f->stack);
     delete f;
 }
 
 // ---- the worker -------------------------------------------------------------------------------
 
-Worker::Worker(const Config& config, FiberPool& fibers) noexcept
-    : config_(config), fibers_(fibers) {}
+Worker::Worker(const Config& config, FiberPool& fibers) : config_(config), fibers_(fibers) {
+    fiber_cache_.reserve(64);
+}
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+    for (Fiber* f : fiber_cache_) fibers_.release(f);
+}
+
+Fiber* Worker::acquire_fiber(std::size_t stack_size) {
+    if (!fiber_cache_.empty() && FiberPool::rounded(stack_size) == cached_size_) {
+        Fiber* f = fiber_cache_.back();
+        fiber_cache_.pop_back();
+        return f;
+    }
+    return fibers_.acquire(stack_size);
+}
 
 
 void Worker::bind_thread() noexcept {
@@ -214,7 +237,22 @@ void Worker::switch_in(Fiber& f) noexcept {
     ts = scheduler_state_;
     back->exceptions = *exceptions_;
     *exceptions_ = scheduler_exceptions_;
-    if (back->finished) fibers_.release(back);
+    if (back->finished) {
+        // Kept on this worker when there is room (no lock), else back to the shared pool.
+        constexpr std::size_t worker_cache = 64;
+        const std::size_t size = back->stack.usable();
+        if (fiber_cache_.empty()) cached_size_ = size;
+        if (size == cached_size_ && fiber_cache_.size() < worker_cache &&
+            fiber_cache_.capacity() >= worker_cache) {
+            back->finished = false;
+            back->task = nullptr;
+            back->permit.store(permit_empty, std::memory_order_relaxed);
+            StackPool::forget_frames(back->stack);
+            fiber_cache_.push_back(back);
+        } else {
+            fibers_.release(back);
+        }
+    }
 }
 
 void Worker::switch_out(Fiber& self) noexcept {

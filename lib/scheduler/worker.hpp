@@ -63,7 +63,7 @@ struct Fiber final : Runnable, Parker {
 class FiberPool {
   public:
     FiberPool(bool guard_pages, std::size_t max_cached) noexcept
-        : stacks_(guard_pages, max_cached), max_cached_(max_cached) {}
+        : guard_(guard_pages), max_cached_(max_cached) {}
     FiberPool(const FiberPool&) = delete;
     FiberPool& operator=(const FiberPool&) = delete;
     ~FiberPool();
@@ -71,10 +71,11 @@ class FiberPool {
     /// A fiber with at least `stack_size` usable bytes of stack; throws std::system_error.
     Fiber* acquire(std::size_t stack_size);
     void release(Fiber* f) noexcept;
+    [[nodiscard]] static std::size_t rounded(std::size_t stack_size) noexcept;
 
   private:
     std::mutex mutex_;
-    StackPool stacks_;
+    bool guard_;
     std::vector<Fiber*> free_;
     std::size_t max_cached_;
 };
@@ -85,7 +86,7 @@ class Worker : public Executor {
         unsigned turn_budget = 64;  // ready runnables per turn before the event loop
     };
 
-    Worker(const Config& config, FiberPool& fibers) noexcept;
+    Worker(const Config& config, FiberPool& fibers);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     virtual ~Worker();
@@ -118,6 +119,8 @@ class Worker : public Executor {
     [[nodiscard]] bool has_ready() const noexcept {
         return local_head_ != nullptr || inbox_.load(std::memory_order_acquire) != nullptr;
     }
+    /// On the owning thread: a fiber from this worker's own cache (no lock), else the pool.
+    Fiber* acquire_fiber(std::size_t stack_size);
     /// True while the owner waits in its event loop.
     [[nodiscard]] bool is_sleeping() const noexcept {
         return sleeping_.load(std::memory_order_seq_cst);
@@ -162,6 +165,8 @@ class Worker : public Executor {
     ExceptionState scheduler_exceptions_;
     ExceptionState* exceptions_ = nullptr;  // the thread's own, in the C++ runtime
     Fiber* running_ = nullptr;
+    std::vector<Fiber*> fiber_cache_;  // owner only: fibers of the default size, ready to reuse
+    std::size_t cached_size_ = 0;      // their usable stack size
     unsigned budget_ = 0;  // runnables and fiber-to-fiber switches left this turn
     FiberPool& fibers_;
 

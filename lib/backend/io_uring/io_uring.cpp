@@ -303,8 +303,9 @@ bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
     Impl& impl = *impl_;
     if (!t.coroutine) {
         try {
-            t.backend_data = impl.fibers.acquire(t.stack_size != 0 ? t.stack_size
-                                                                   : impl.options.stack_size);
+            const std::size_t size = t.stack_size != 0 ? t.stack_size : impl.options.stack_size;
+            Impl::RingWorker* me = impl.current_worker();
+            t.backend_data = me != nullptr ? me->acquire_fiber(size) : impl.fibers.acquire(size);
         } catch (const std::exception& e) {
             t_schedule_failure_text = e.what();
             t_schedule_failure = t_schedule_failure_text.c_str();
