@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <string>
+#include <thread>
 
 namespace corio::detail {
 
@@ -56,6 +57,25 @@ class SpawnLimits {
     std::size_t concurrent_limit_;
     std::atomic<std::size_t> async_active_{0};
     std::atomic<std::size_t> concurrent_active_{0};
+};
+
+/// A lock for critical sections of a few instructions on hot paths (the queue of tasks not
+/// started): one atomic exchange to take it when free, a yield of the thread when its holder
+/// was preempted.
+class SpinLock {
+  public:
+    void lock() noexcept {
+        for (unsigned spins = 0;; ) {
+            if (!locked_.exchange(true, std::memory_order_acquire)) return;
+            while (locked_.load(std::memory_order_relaxed)) {
+                if (++spins > 64) std::this_thread::yield();
+            }
+        }
+    }
+    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+  private:
+    std::atomic<bool> locked_{false};
 };
 
 /// A queue of Runnables that can also unlink one from the middle (an awaiter taking back a

@@ -63,7 +63,7 @@ struct IoUring::Impl final : detail::RingHost {
     OwnerDriver driver;
 
     // Tasks that have not started: a doubly linked list, so try_claim can unlink one.
-    std::mutex queue_mutex;
+    detail::SpinLock queue_mutex;
     detail::RunnableList queue;
     std::atomic<std::size_t> unstarted{0};
 
