@@ -67,9 +67,12 @@ class Io {
     /// be started.
     template <class F, class... A>
     auto blocking(F&& f, A&&... args) const {
-        return Io(backend_->blocking_backend())
-            .spawn(SpawnKind::concurrent, SpawnOptions{}, std::forward<F>(f),
-                   std::forward<A>(args)...);
+        auto future = Io(backend_->blocking_backend())
+                          .spawn(SpawnKind::concurrent, SpawnOptions{}, std::forward<F>(f),
+                                 std::forward<A>(args)...);
+        // Its awaiter never runs it itself: that would block a worker (or a fiber's thread).
+        if (future.task() != nullptr) future.task()->claimable = false;
+        return future;
     }
 
     /// As `async`, and a stop request on `token` (a std::jthread's, say) cancels the task.

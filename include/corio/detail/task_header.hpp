@@ -74,6 +74,7 @@ struct TaskHeader : Runnable {
     std::atomic<std::uint8_t> start_state{queued};
     bool coroutine = false;
     bool concurrent = false;
+    bool claimable = true;  // false: never run by an awaiter that takes it back (io.blocking)
     std::uint32_t shield_depth = 0;
     // What the task is parked on. The kind is atomic: dumps and tests read it from other
     // threads; it is published only once the wait is registered with its source.

@@ -344,6 +344,7 @@ void IoUring::run_inline(detail::TaskHeader& t) { detail::run_inline_here(t); }
 
 bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
     Impl& impl = *impl_;
+    if (!t.claimable) return false;
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
     // Only a worker's own thread takes a task back: a coroutine resumes on the worker that
     // started it, and a plain task run by another thread would make its ring operations take

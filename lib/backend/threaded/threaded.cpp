@@ -14,6 +14,7 @@
 #include "core/local_loop.hpp"
 #include "core/spawn_limits.hpp"
 #include "core/timer_heap.hpp"
+#include "scheduler/worker.hpp"
 
 #include <corio/threaded.hpp>
 
@@ -306,6 +307,8 @@ bool Threaded::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
 void Threaded::run_inline(detail::TaskHeader& t) { detail::run_inline_here(t); }
 
 bool Threaded::try_claim(detail::TaskHeader& t) noexcept {
+    // A scheduler worker (IoUring) never runs a pool task itself: it could block the worker.
+    if (!t.claimable || detail::Worker::current() != nullptr) return false;
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
     std::lock_guard lock(impl_->mutex);
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;

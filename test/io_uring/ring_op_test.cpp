@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+// Ring operations on IoUring: NOPs from every kind of waiter, a completion queue too small for
+// what is in flight, and cancellation (ASYNC_CANCEL routed to the owning ring) before, during
+// and after a read that blocks.
+#include "backend/io_uring/nop.hpp"
+
+#include <corio/corio.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#ifndef CORIO_STRESS_DIVISOR
+#define CORIO_STRESS_DIVISOR 1
+#endif
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int scaled(int n) { return n / CORIO_STRESS_DIVISOR > 0 ? n / CORIO_STRESS_DIVISOR : 1; }
+
+std::unique_ptr<corio::IoUring> make_ring(corio::IoUring::Options o) {
+    try {
+        return std::make_unique<corio::IoUring>(o);
+    } catch (const std::system_error&) {
+        return nullptr;
+    }
+}
+
+#define RING_OR_SKIP(var, ...)                                            \
+    auto var = make_ring(__VA_ARGS__);                                    \
+    if (!var) GTEST_SKIP() << "io_uring refused by this kernel"
+
+/// read(2) through the ring: blocks until the pipe has data.
+class ReadOperation final : public corio::detail::UringOperation<ReadOperation> {
+  public:
+    ReadOperation(corio::Io io, int fd, char* buf, unsigned n) noexcept
+        : UringOperation(io.backend()), fd_(fd), buf_(buf), n_(n) {}
+    void prepare(io_uring_sqe* sqe) noexcept { io_uring_prep_read(sqe, fd_, buf_, n_, 0); }
+    [[nodiscard]] corio::detail::WaitInfo wait_info() const noexcept {
+        return {corio::detail::WaitKind::io, fd_, {}};
+    }
+    int take_result() {
+        throw_if_canceled();
+        if (result() < 0) throw std::system_error(-result(), std::generic_category(), "read");
+        return result();
+    }
+
+  private:
+    int fd_;
+    char* buf_;
+    unsigned n_;
+};
+
+struct Pipe {
+    int fds[2] = {-1, -1};
+    Pipe() {
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category());
+    }
+    ~Pipe() {
+        for (int fd : fds) ::close(fd);
+    }
+    void put(const char* s) const {
+        ASSERT_EQ(::write(fds[1], s, std::strlen(s)), static_cast<ssize_t>(std::strlen(s)));
+    }
+};
+
+corio::Task<int> nop_task(corio::Io io) { co_return co_await corio::detail::NopOperation(io); }
+
+class RingOp : public ::testing::TestWithParam<unsigned> {};
+
+INSTANTIATE_TEST_SUITE_P(, RingOp, ::testing::Values(0u, 1u, 2u),
+                         [](const auto& info) { return "Threads" + std::to_string(info.param); });
+
+TEST_P(RingOp, ANopCompletesForAFiberACoroutineAndAForeignThread) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    auto fiber = io.async([io] { return corio::detail::NopOperation(io).await(); });
+    auto coroutine = io.async(nop_task, io);
+    EXPECT_EQ(fiber.await(), 0);
+    EXPECT_EQ(coroutine.await(), 0);
+    EXPECT_EQ(corio::detail::NopOperation(io).await(), 0);  // this (foreign or owning) thread
+}
+
+// The CQ has 4 entries; hundreds of NOPs are in flight at once. Completions that find the CQ
+// full wait in the kernel (NODROP) and are flushed: every one arrives.
+TEST_P(RingOp, AnOverflowingCompletionQueueLosesNothing) {
+    RING_OR_SKIP(ring, {.threads = GetParam(), .ring_entries = 2});
+    corio::Io io = ring->io();
+    const int tasks = scaled(200), rounds = scaled(50);
+    std::atomic<int> done{0};
+    {
+        corio::Group g(io);
+        for (int t = 0; t < tasks; ++t) {
+            g.async([io, rounds, &done] {
+                for (int i = 0; i < rounds; ++i) {
+                    corio::detail::NopOperation(io).await();
+                    done.fetch_add(1, std::memory_order_relaxed);
+                }
+            });
+        }
+        g.wait();
+    }
+    EXPECT_EQ(done.load(), tasks * rounds);
+}
+
+TEST_P(RingOp, CancelBeforeTheReadThrowsWithoutTouchingThePipe) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    Pipe p;
+    p.put("x");
+    std::stop_source stop;
+    stop.request_stop();
+    char buf[4];
+    auto f = io.async_with(stop.get_token(), [io, &p, &buf] {
+        return ReadOperation(io, p.fds[0], buf, sizeof buf).await();
+    });
+    EXPECT_THROW(f.await(), corio::Canceled);
+    char c = 0;
+    EXPECT_EQ(::read(p.fds[0], &c, 1), 1);  // the byte is still there
+    EXPECT_EQ(c, 'x');
+}
+
+TEST_P(RingOp, CancelDuringABlockedReadEndsItAndLosesNoByte) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    for (int round = 0; round < scaled(50); ++round) {
+        Pipe p;
+        char buf[4];
+        auto f = io.async([io, &p, &buf] { return ReadOperation(io, p.fds[0], buf, sizeof buf).await(); });
+        // Let it reach the kernel (from this thread when it drives the loop, threads = 0).
+        io.sleep(1ms).await();
+        EXPECT_THROW(f.cancel(), corio::Canceled);
+        p.put("y");
+        char c = 0;
+        EXPECT_EQ(::read(p.fds[0], &c, 1), 1);
+        EXPECT_EQ(c, 'y');
+    }
+}
+
+TEST_P(RingOp, ACancelAfterTheReadCompletedReturnsTheData) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    Pipe p;
+    p.put("z");
+    char buf[4] = {};
+    auto f = io.async([io, &p, &buf] { return ReadOperation(io, p.fds[0], buf, sizeof buf).await(); });
+    io.sleep(1ms).await();
+    EXPECT_EQ(f.cancel(), 1);
+    EXPECT_EQ(buf[0], 'z');
+}
+
+// Either the data or Canceled, never both, and no byte lost, when data and the cancel race.
+TEST_P(RingOp, DataRacingACancelIsReturnedOrLeftInThePipe) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    int got = 0, canceled = 0;
+    for (int round = 0; round < scaled(200); ++round) {
+        Pipe p;
+        char buf[4] = {};
+        auto f = io.async([io, &p, &buf] { return ReadOperation(io, p.fds[0], buf, 1).await(); });
+        if (round % 2 == 0) io.yield().await();
+        p.put("q");
+        try {
+            EXPECT_EQ(f.cancel(), 1);
+            EXPECT_EQ(buf[0], 'q');
+            ++got;
+        } catch (const corio::Canceled&) {
+            char c = 0;
+            EXPECT_EQ(::read(p.fds[0], &c, 1), 1);
+            EXPECT_EQ(c, 'q');
+            ++canceled;
+        }
+    }
+    EXPECT_EQ(got + canceled, scaled(200));
+    RecordProperty("got", got);
+    RecordProperty("canceled", canceled);
+}
+
+// A cancel from another thread is routed to the ring that owns the read.
+TEST_P(RingOp, ACancelFromAnotherThreadReachesTheOwningRing) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    if (GetParam() == 0) GTEST_SKIP() << "the owning thread must drive the loop to see it";
+    corio::Io io = ring->io();
+    Pipe p;
+    char buf[4];
+    std::atomic<bool> started{false};
+    auto f = io.async([io, &p, &buf, &started] {
+        started = true;
+        return ReadOperation(io, p.fds[0], buf, sizeof buf).await();
+    });
+    while (!started) std::this_thread::yield();
+    std::this_thread::sleep_for(5ms);
+    std::thread other([&f] { f.request_cancel(); });
+    other.join();
+    EXPECT_THROW(f.await(), corio::Canceled);
+}
+
+}  // namespace
