@@ -2,6 +2,8 @@
 // IoUring's fibers: stack overflow and the map limit, per-call stack sizes, waits that park a
 // fiber and not its thread, fibers and coroutines awaiting each other, yield fairness, the
 // caller-driven loop (threads = 0), and exceptions inside and out of fibers.
+#include "io_uring/support.hpp"
+
 #include <corio/corio.hpp>
 
 #include <gtest/gtest.h>
@@ -27,83 +29,23 @@ using namespace std::chrono_literals;
 using corio::Io;
 using corio::IoUring;
 
-#ifndef CORIO_STRESS_DIVISOR
-#define CORIO_STRESS_DIVISOR 1
-#endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CORIO_TEST_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define CORIO_TEST_TSAN 1
-#endif
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) && !defined(CORIO_TEST_ASAN)
-#define CORIO_TEST_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer) && !defined(CORIO_TEST_TSAN)
-#define CORIO_TEST_TSAN 1
-#endif
-#endif
 
 namespace {
 
-constexpr std::size_t scaled(std::size_t n) {
-    return n / CORIO_STRESS_DIVISOR > 0 ? n / CORIO_STRESS_DIVISOR : 1;
-}
+using corio::test::make_ring;
+using corio::test::patience;
+using corio::test::scaled;
+using corio::test::Watchdog;
 
-constexpr std::chrono::seconds patience(std::chrono::seconds s) {
-    return s * (CORIO_STRESS_DIVISOR >= 20 ? 10 : CORIO_STRESS_DIVISOR >= 2 ? 3 : 1);
-}
 
-/// A ring, or nullptr with `why` set when the kernel refuses io_uring here.
-std::unique_ptr<IoUring> make_ring(const IoUring::Options& options, std::string& why) {
-    try {
-        return std::make_unique<IoUring>(options);
-    } catch (const std::system_error& e) {
-        why = e.what();
-        return nullptr;
-    }
-}
+
 
 #define CORIO_RING(var, ...)                                                 \
     std::string var##_why;                                                  \
     auto var = make_ring(IoUring::Options __VA_ARGS__, var##_why);          \
     if (!var) GTEST_SKIP() << "io_uring unavailable here: " << var##_why
 
-/// Turns a hang into a failure: aborts the process with a message when it is not destroyed
-/// within `limit` (a thread blocked for good cannot be unwound, so nothing gentler would end
-/// the test).
-class Watchdog {
-  public:
-    Watchdog(std::string what, std::chrono::seconds limit)
-        : what_(std::move(what)), thread_([this, limit] {
-              std::unique_lock lock(mutex_);
-              if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
-                  std::fprintf(stderr, "watchdog: %s did not finish within %lld s\n",
-                               what_.c_str(), static_cast<long long>(limit.count()));
-                  std::fflush(stderr);
-                  std::abort();
-              }
-          }) {}
-    Watchdog(const Watchdog&) = delete;
-    Watchdog& operator=(const Watchdog&) = delete;
-    ~Watchdog() {
-        {
-            std::lock_guard lock(mutex_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::string what_;
-    std::thread thread_;
-};
 
 /// Runs `f()` on a fiber that has certainly started on the backend's loop, and returns its
 /// result. (An awaiter may take back a task that has not started and run it itself; waiting

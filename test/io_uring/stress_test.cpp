@@ -2,6 +2,8 @@
 // IoUring under load: tens of thousands of fibers (guarded and not) and a million coroutines
 // alive at once, a cancel storm over fibers parked on every kind of wait, and the cost of a
 // fiber hand-off between two workers. Counts shrink with CORIO_STRESS_DIVISOR (2 ASan, 20 TSan).
+#include "io_uring/support.hpp"
+
 #include <corio/corio.hpp>
 
 #include <gtest/gtest.h>
@@ -26,23 +28,15 @@ using namespace std::chrono_literals;
 using corio::Io;
 using corio::IoUring;
 
-#ifndef CORIO_STRESS_DIVISOR
-#define CORIO_STRESS_DIVISOR 1
-#endif
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-#define CORIO_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CORIO_TEST_TSAN 1
-#endif
-#endif
+using corio::test::make_ring;
+using corio::test::patience;
+using corio::test::scaled;
+using corio::test::Watchdog;
 
-constexpr std::size_t scaled(std::size_t n) {
-    return n / CORIO_STRESS_DIVISOR > 0 ? n / CORIO_STRESS_DIVISOR : 1;
-}
+
 
 /// Fibers alive at once. Under TSan every fiber costs about 9 memory maps and 1 MiB of its
 /// shadow and state (5,000 took 45,000 of the 65,530 maps and 4.7 GiB): at most 1,000 there.
@@ -54,53 +48,8 @@ constexpr std::size_t fiber_count(std::size_t n) {
 #endif
 }
 
-/// Sanitizer builds are many times slower: deadlines stretch with the divisor.
-constexpr std::chrono::seconds patience(std::chrono::seconds s) {
-    return s * (CORIO_STRESS_DIVISOR >= 20 ? 10 : CORIO_STRESS_DIVISOR >= 2 ? 3 : 1);
-}
 
-/// A ring, or nullptr with `why` set when the kernel refuses io_uring here.
-std::unique_ptr<IoUring> make_ring(const IoUring::Options& options, std::string& why) {
-    try {
-        return std::make_unique<IoUring>(options);
-    } catch (const std::system_error& e) {
-        why = e.what();
-        return nullptr;
-    }
-}
 
-/// Turns a hang into a failure: aborts the process with a message when it is not destroyed
-/// within `limit` (a hung fiber cannot be unwound, so nothing gentler would end the test).
-class Watchdog {
-  public:
-    Watchdog(std::string what, std::chrono::seconds limit)
-        : what_(std::move(what)), thread_([this, limit] {
-              std::unique_lock lock(mutex_);
-              if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
-                  std::fprintf(stderr, "watchdog: %s did not finish within %lld s\n",
-                               what_.c_str(), static_cast<long long>(limit.count()));
-                  std::fflush(stderr);
-                  std::abort();
-              }
-          }) {}
-    Watchdog(const Watchdog&) = delete;
-    Watchdog& operator=(const Watchdog&) = delete;
-    ~Watchdog() {
-        {
-            std::lock_guard lock(mutex_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::string what_;
-    std::thread thread_;
-};
 
 /// Polls `done` from plain code outside the backend for at most `limit`.
 template <class P>
