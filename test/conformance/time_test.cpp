@@ -58,18 +58,28 @@ TEST_P(Time, VirtualTimeJumpsOnSimulated) {
     });
 }
 
+// The deadlines are fixed only once every sleeper runs (starting a thread can take longer
+// than the spacing under ASan on a loaded machine, and a sleeper that starts after its deadline
+// would not wait at all).
 TEST_P(Time, ManySleepersWakeInDeadlineOrder) {
     run([](Io io) {
         corio::Mutex m;
         std::vector<int> order;
+        corio::Event go;
+        std::atomic<int> ready{0};
+        std::chrono::steady_clock::time_point t0{};  // written before `go` is set
         corio::Group g{io};
-        const auto t0 = io.now();
         for (int i = 5; i >= 1; --i)
-            g.concurrent([io, i, t0, &m, &order] {
-                io.sleep_until(t0 + std::chrono::milliseconds(i * 15)).await();
+            g.concurrent([io, i, &t0, &go, &ready, &m, &order] {
+                ++ready;
+                go.wait(io).await();
+                io.sleep_until(t0 + std::chrono::milliseconds(i * 25)).await();
                 auto guard = m.scoped_lock(io).await();
                 order.push_back(i);
             });
+        ASSERT_TRUE(corio::test::eventually(io, [&] { return ready.load() == 5; }));
+        t0 = io.now();
+        go.set();
         g.wait();
         EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4, 5}));
     });
