@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Fiber stacks: mmap, a PROT_NONE guard page, a per-worker cache, and a clear error at the
-// kernel's map limit.
+// Fiber stacks: mmap, a PROT_NONE guard page, and a clear error at the kernel's map limit.
 #include "fiber/sanitizers.hpp"
 #include "fiber/stack.hpp"
 
@@ -66,44 +65,7 @@ std::size_t page_size() noexcept {
 
 char* Stack::bottom() const noexcept { return guarded ? base + page_size() : base; }
 
-StackPool::~StackPool() {
-    for (Stack& s : cache_) unmap(s);
-}
-
-void StackPool::forget_frames(Stack& s) noexcept {
-#ifdef CORIO_ASAN
-    __asan_unpoison_memory_region(s.bottom(), s.usable());
-#else
-    (void)s;
-#endif
-}
-
-void StackPool::unmap(Stack& s) noexcept {
-    forget_frames(s);
-#ifdef CORIO_TSAN
-    if (s.tsan_fiber != nullptr) __tsan_destroy_fiber(s.tsan_fiber);
-#endif
-    ::munmap(s.base, s.mapped);
-    g_mapped.fetch_sub(1, std::memory_order_relaxed);
-    if (s.guarded) g_guarded.fetch_sub(1, std::memory_order_relaxed);
-}
-
-Stack StackPool::allocate(std::size_t size) {
-    const std::size_t page = page_size();
-    const std::size_t usable = (size + page - 1) / page * page;
-    const std::size_t mapped = usable + (guard_ ? page : 0);
-    for (std::size_t i = cache_.size(); i-- > 0;) {
-        if (cache_[i].mapped == mapped) {
-            Stack s = cache_[i];
-            cache_[i] = cache_.back();
-            cache_.pop_back();
-            return s;
-        }
-    }
-    return map(usable, guard_);
-}
-
-Stack StackPool::map(std::size_t usable, bool guard) {
+Stack map_stack(std::size_t usable, bool guard) {
     const std::size_t page = page_size();
     const std::size_t mapped = usable + (guard ? page : 0);
     void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
@@ -128,18 +90,24 @@ Stack StackPool::map(std::size_t usable, bool guard) {
     return s;
 }
 
-void StackPool::release(Stack s) noexcept {
-    forget_frames(s);
-    if (cache_.size() < max_cached_) {
-        try {
-            cache_.push_back(s);
-            return;
-        } catch (...) {
-        }
-    }
-    unmap(s);
+void forget_stack_frames(Stack& s) noexcept {
+#ifdef CORIO_ASAN
+    __asan_unpoison_memory_region(s.bottom(), s.usable());
+#else
+    (void)s;
+#endif
 }
 
-std::size_t StackPool::mapped_stacks() noexcept { return g_mapped.load(std::memory_order_relaxed); }
+void unmap_stack(Stack& s) noexcept {
+    forget_stack_frames(s);
+#ifdef CORIO_TSAN
+    if (s.tsan_fiber != nullptr) __tsan_destroy_fiber(s.tsan_fiber);
+#endif
+    ::munmap(s.base, s.mapped);
+    g_mapped.fetch_sub(1, std::memory_order_relaxed);
+    if (s.guarded) g_guarded.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::size_t mapped_stacks() noexcept { return g_mapped.load(std::memory_order_relaxed); }
 
 }  // namespace corio::detail

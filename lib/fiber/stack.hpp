@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Fiber stacks: mmap'd, a guard page below each (optional), pooled per worker.
+// Fiber stacks: mmap'd, a guard page below each (optional). Reuse is the FiberPool's.
 #pragma once
 
 #ifndef CORIO_BUILDING_LIB
@@ -9,7 +9,6 @@
 #include "fiber/sanitizers.hpp"
 
 #include <cstddef>
-#include <vector>
 
 namespace corio::detail {
 
@@ -40,36 +39,15 @@ struct Stack {
 /// The system page size.
 std::size_t page_size() noexcept;
 
-/// A stack cache owned by one worker (so no lock): released stacks of the same size are
-/// reused; at most `max_cached` wait in the cache.
-class StackPool {
-  public:
-    StackPool(bool guard_pages, std::size_t max_cached) noexcept
-        : guard_(guard_pages), max_cached_(max_cached) {}
-    StackPool(const StackPool&) = delete;
-    StackPool& operator=(const StackPool&) = delete;
-    ~StackPool();
-
-    /// A stack with at least `size` usable bytes. Throws std::system_error with a message
-    /// that names the limit when the kernel refuses the mapping (vm.max_map_count, memory).
-    Stack allocate(std::size_t size);
-    void release(Stack s) noexcept;
-
-    /// Stacks mapped by every pool in the process, guarded or not.
-    static std::size_t mapped_stacks() noexcept;
-
-    /// Maps a stack of `size` usable bytes (a multiple of the page size); throws as allocate.
-    static Stack map(std::size_t size, bool guard);
-    static void unmap(Stack& s) noexcept;
-    /// Clears what ASan remembers of the frames on `s` (frames a fiber left by switching away
-    /// never returned); call before the stack is reused or unmapped.
-    static void forget_frames(Stack& s) noexcept;
-
-  private:
-
-    bool guard_;
-    std::size_t max_cached_;
-    std::vector<Stack> cache_;
-};
+/// Maps a stack of `size` usable bytes (a multiple of the page size), with a guard page below
+/// it when `guard`. Throws std::system_error with a message that names the limit when the
+/// kernel refuses the mapping (vm.max_map_count, memory).
+Stack map_stack(std::size_t size, bool guard);
+void unmap_stack(Stack& s) noexcept;
+/// Clears what ASan remembers of the frames on `s` (frames a fiber left by switching away
+/// never returned); call before the stack is reused or unmapped.
+void forget_stack_frames(Stack& s) noexcept;
+/// Stacks mapped in the process, guarded or not.
+std::size_t mapped_stacks() noexcept;
 
 }  // namespace corio::detail

@@ -47,7 +47,7 @@ void Fiber::unpark() noexcept {
 
 FiberPool::~FiberPool() {
     for (Fiber* f : free_) {
-        StackPool::unmap(f->stack);
+        unmap_stack(f->stack);
         delete f;
     }
 }
@@ -71,10 +71,10 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
         }
     }
     // Map outside the lock: mmap and mprotect cost microseconds here.
-    Stack s = StackPool::map(want, guard_);
+    Stack s = map_stack(want, guard_);
     auto* f = new (std::nothrow) Fiber;
     if (f == nullptr) {
-        StackPool::unmap(s);
+        unmap_stack(s);
         throw std::bad_alloc();
     }
     f->stack = s;
@@ -89,7 +89,7 @@ void FiberPool::release(Fiber* f) noexcept {
     f->owner = nullptr;
     f->finished = false;
     f->permit.store(permit_empty, std::memory_order_relaxed);
-    StackPool::forget_frames(f->stack);
+    forget_stack_frames(f->stack);
     {
         std::lock_guard lock(mutex_);
         if (free_.size() < max_cached_) {
@@ -101,7 +101,7 @@ void FiberPool::release(Fiber* f) noexcept {
         }
     }
     // Unmap outside the lock: in a process with several threads it flushes other CPUs' TLBs.
-    StackPool::unmap(f->stack);
+    unmap_stack(f->stack);
     delete f;
 }
 
@@ -247,7 +247,7 @@ void Worker::switch_in(Fiber& f) noexcept {
             back->finished = false;
             back->task = nullptr;
             back->permit.store(permit_empty, std::memory_order_relaxed);
-            StackPool::forget_frames(back->stack);
+            forget_stack_frames(back->stack);
             fiber_cache_.push_back(back);
         } else {
             fibers_.release(back);

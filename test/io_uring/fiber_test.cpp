@@ -29,8 +29,6 @@ using namespace std::chrono_literals;
 using corio::Io;
 using corio::IoUring;
 
-
-
 namespace {
 
 using corio::test::make_ring;
@@ -38,14 +36,10 @@ using corio::test::patience;
 using corio::test::scaled;
 using corio::test::Watchdog;
 
-
-
-
 #define CORIO_RING(var, ...)                                                 \
     std::string var##_why;                                                  \
     auto var = make_ring(IoUring::Options __VA_ARGS__, var##_why);          \
     if (!var) GTEST_SKIP() << "io_uring unavailable here: " << var##_why
-
 
 /// Runs `f()` on a fiber that has certainly started on the backend's loop, and returns its
 /// result. (An awaiter may take back a task that has not started and run it itself; waiting

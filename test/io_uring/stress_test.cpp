@@ -28,15 +28,12 @@ using namespace std::chrono_literals;
 using corio::Io;
 using corio::IoUring;
 
-
 namespace {
 
 using corio::test::make_ring;
 using corio::test::patience;
 using corio::test::scaled;
 using corio::test::Watchdog;
-
-
 
 /// Fibers alive at once. Under TSan every fiber costs about 9 memory maps and 1 MiB of its
 /// shadow and state (5,000 took 45,000 of the 65,530 maps and 4.7 GiB): at most 1,000 there.
@@ -47,9 +44,6 @@ constexpr std::size_t fiber_count(std::size_t n) {
     return scaled(n);
 #endif
 }
-
-
-
 
 /// Polls `done` from plain code outside the backend for at most `limit`.
 template <class P>
