@@ -102,10 +102,18 @@ class CORIO_EXPORT Backend {
     void check_unreferenced() noexcept;
 
   private:
-    mutable std::mutex registry_mutex_;
-    detail::TaskHeader* tasks_ = nullptr;
-    std::size_t task_count_ = 0;
-    std::size_t orphan_count_ = 0;
+    /// One part of the registry: tasks are recorded in the shard of the thread that builds
+    /// them, so spawning threads do not share a lock; a shard's lock is held for a few
+    /// instructions.
+    struct alignas(64) RegistryShard {
+        mutable std::atomic<bool> locked{false};
+        detail::TaskHeader* tasks = nullptr;
+        std::size_t count = 0;
+    };
+    static constexpr unsigned registry_shards = 8;
+
+    RegistryShard shards_[registry_shards];
+    std::atomic<std::size_t> orphan_count_{0};
     std::atomic<std::size_t> groups_{0};
 };
 

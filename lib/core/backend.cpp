@@ -16,8 +16,36 @@
 namespace corio {
 
 namespace {
+
 std::atomic<std::uint64_t> g_next_task_id{1};
-}
+std::atomic<unsigned> g_next_shard{0};
+
+/// Task ids are handed to threads in blocks, so building a task takes no shared atomic.
+struct IdBlock {
+    std::uint64_t next = 0;
+    std::uint64_t end = 0;
+    unsigned shard = ~0u;  // the registry shard of this thread
+};
+CORIO_TLS thread_local IdBlock t_ids;
+constexpr std::uint64_t id_block = 1024;
+
+/// The shards' lock: one exchange when free (the usual case: a shard is a thread's own).
+template <class Shard>
+class ShardLock {
+  public:
+    explicit ShardLock(const Shard& s) noexcept : s_(s) {
+        for (unsigned i = 0; s_.locked.exchange(true, std::memory_order_acquire); ++i)
+            while (s_.locked.load(std::memory_order_relaxed)) detail::spin_pause(i++);
+    }
+    ShardLock(const ShardLock&) = delete;
+    ShardLock& operator=(const ShardLock&) = delete;
+    ~ShardLock() { s_.locked.store(false, std::memory_order_release); }
+
+  private:
+    const Shard& s_;
+};
+
+}  // namespace
 
 Backend::~Backend() = default;
 
@@ -34,30 +62,37 @@ std::chrono::system_clock::time_point Backend::now_system() const noexcept {
 }
 
 void Backend::register_task(detail::TaskHeader& t) noexcept {
-    t.id = g_next_task_id.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard lock(registry_mutex_);
+    IdBlock& ids = t_ids;
+    if (ids.next == ids.end) [[unlikely]] {
+        ids.next = g_next_task_id.fetch_add(id_block, std::memory_order_relaxed);
+        ids.end = ids.next + id_block;
+        if (ids.shard == ~0u)
+            ids.shard = g_next_shard.fetch_add(1, std::memory_order_relaxed) % registry_shards;
+    }
+    t.id = ids.next++;
+    t.registry_shard = static_cast<std::uint8_t>(ids.shard);
+    RegistryShard& shard = shards_[ids.shard];
+    ShardLock lock(shard);
     t.reg_prev = nullptr;
-    t.reg_next = tasks_;
-    if (tasks_ != nullptr) tasks_->reg_prev = &t;
-    tasks_ = &t;
-    ++task_count_;
+    t.reg_next = shard.tasks;
+    if (shard.tasks != nullptr) shard.tasks->reg_prev = &t;
+    shard.tasks = &t;
+    ++shard.count;
 }
 
 void Backend::unregister_task(detail::TaskHeader& t) noexcept {
-    std::lock_guard lock(registry_mutex_);
+    RegistryShard& shard = shards_[t.registry_shard];
+    ShardLock lock(shard);
     if (t.reg_prev != nullptr)
         t.reg_prev->reg_next = t.reg_next;
     else
-        tasks_ = t.reg_next;
+        shard.tasks = t.reg_next;
     if (t.reg_next != nullptr) t.reg_next->reg_prev = t.reg_prev;
-    --task_count_;
+    --shard.count;
 }
 
 void Backend::adopt_orphan(detail::TaskHeader& t) noexcept {
-    {
-        std::lock_guard lock(registry_mutex_);
-        ++orphan_count_;
-    }
+    orphan_count_.fetch_add(1, std::memory_order_relaxed);
     const std::uint32_t prev =
         t.completion.fetch_or(detail::TaskHeader::detached_bit, std::memory_order_acq_rel);
     if ((prev & detail::TaskHeader::done_bit) != 0) orphan_finished(t);
@@ -65,59 +100,60 @@ void Backend::adopt_orphan(detail::TaskHeader& t) noexcept {
 
 void Backend::orphan_finished(detail::TaskHeader& t) noexcept {
     t.vtable->destroy(&t);
-    std::lock_guard lock(registry_mutex_);
-    --orphan_count_;
+    orphan_count_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void Backend::orphan_group_members(std::size_t n) noexcept {
-    std::lock_guard lock(registry_mutex_);
-    orphan_count_ += n;
+    orphan_count_.fetch_add(n, std::memory_order_relaxed);
 }
 
 void Backend::orphan_group_member_finished() noexcept {
-    std::lock_guard lock(registry_mutex_);
-    --orphan_count_;
+    orphan_count_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 std::size_t Backend::orphans() const noexcept {
-    std::lock_guard lock(registry_mutex_);
-    return orphan_count_;
+    return orphan_count_.load(std::memory_order_acquire);
 }
 
 std::size_t Backend::live_tasks() const noexcept {
-    std::lock_guard lock(registry_mutex_);
-    return task_count_;
+    std::size_t n = 0;
+    for (const RegistryShard& shard : shards_) {
+        ShardLock lock(shard);
+        n += shard.count;
+    }
+    return n;
 }
 
 std::size_t Backend::unfinished_tasks() const noexcept {
-    std::lock_guard lock(registry_mutex_);
     std::size_t n = 0;
-    for (const detail::TaskHeader* t = tasks_; t != nullptr; t = t->reg_next)
-        if ((t->completion.load(std::memory_order_acquire) & detail::TaskHeader::done_bit) == 0) ++n;
+    for (const RegistryShard& shard : shards_) {
+        ShardLock lock(shard);
+        for (const detail::TaskHeader* t = shard.tasks; t != nullptr; t = t->reg_next)
+            if ((t->completion.load(std::memory_order_acquire) & detail::TaskHeader::done_bit) == 0)
+                ++n;
+    }
     return n;
 }
 
 void Backend::dump_tasks(std::ostream& out) const {
-    std::lock_guard lock(registry_mutex_);
-    for (const detail::TaskHeader* t = tasks_; t != nullptr; t = t->reg_next) {
-        const std::uint32_t c = t->completion.load(std::memory_order_relaxed);
-        out << "  task " << t->id << (t->coroutine ? " (coroutine)" : " (plain)")
-            << ((c & detail::TaskHeader::done_bit) != 0 ? " finished" : "")
-            << ((c & detail::TaskHeader::detached_bit) != 0 ? " orphaned" : "")
-            << (t->stop.stop_requested() ? " cancel-requested" : "");
-        if ((c & detail::TaskHeader::done_bit) == 0)
-            out << " waiting on "
-                << detail::to_string(t->wait_kind.load(std::memory_order_acquire));
-        out << '\n';
+    for (const RegistryShard& shard : shards_) {
+        ShardLock lock(shard);
+        for (const detail::TaskHeader* t = shard.tasks; t != nullptr; t = t->reg_next) {
+            const std::uint32_t c = t->completion.load(std::memory_order_relaxed);
+            out << "  task " << t->id << (t->coroutine ? " (coroutine)" : " (plain)")
+                << ((c & detail::TaskHeader::done_bit) != 0 ? " finished" : "")
+                << ((c & detail::TaskHeader::detached_bit) != 0 ? " orphaned" : "")
+                << (t->stop.stop_requested() ? " cancel-requested" : "");
+            if ((c & detail::TaskHeader::done_bit) == 0)
+                out << " waiting on "
+                    << detail::to_string(t->wait_kind.load(std::memory_order_acquire));
+            out << '\n';
+        }
     }
 }
 
 void Backend::check_unreferenced() noexcept {
-    std::size_t tasks = 0;
-    {
-        std::lock_guard lock(registry_mutex_);
-        tasks = task_count_ - orphan_count_;
-    }
+    const std::size_t tasks = live_tasks() - orphans();
     const std::size_t groups = groups_.load(std::memory_order_acquire);
     if (tasks == 0 && groups == 0) return;
     std::ostringstream msg;

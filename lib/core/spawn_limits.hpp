@@ -32,7 +32,7 @@ class SpawnLimits {
             // A coroutine must never run a plain function inline: it might wait and block its
             // worker. Beyond the limit, it still gets a thread or fiber.
             if (thread_state().executor == nullptr) return false;
-            async_active_.fetch_add(1, std::memory_order_relaxed);
+            async_active_.fetch_add(1, std::memory_order_relaxed);  // limit < unlimited here
             return true;
         }
         if (!reserve_below(concurrent_active_, concurrent_limit_))
@@ -41,11 +41,15 @@ class SpawnLimits {
         return true;
     }
     void release(bool concurrent) noexcept {
+        if ((concurrent ? concurrent_limit_ : async_limit_) == unlimited) return;
         (concurrent ? concurrent_active_ : async_active_).fetch_sub(1, std::memory_order_relaxed);
     }
 
   private:
+    static constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
+
     static bool reserve_below(std::atomic<std::size_t>& active, std::size_t limit) noexcept {
+        if (limit == unlimited) return true;  // nothing to count (the default): no atomic
         std::size_t n = active.load(std::memory_order_relaxed);
         while (n < limit) {
             if (active.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;

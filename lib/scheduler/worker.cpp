@@ -26,23 +26,40 @@ void Fiber::on_run(Runnable* r) noexcept {
     f->owner->switch_in(*f);
 }
 
+// The permit takes one atomic operation on each side. `unpark` that finds the fiber parked
+// empties the permit as it queues the fiber, so a fiber resumed by it finds its permit empty
+// and its next park needs no exchange first; an unpark that finds it running leaves the permit
+// notified, and the next park returns at once.
 void Fiber::park() noexcept {
-    if (permit.exchange(permit_empty, std::memory_order_acquire) == permit_notified) return;
-    std::uint32_t expected = permit_empty;
-    if (!permit.compare_exchange_strong(expected, permit_parked, std::memory_order_acq_rel,
-                                        std::memory_order_relaxed)) {
-        permit.exchange(permit_empty, std::memory_order_acquire);  // notified meanwhile
+    std::uint32_t s = permit_empty;
+    if (!permit.compare_exchange_strong(s, permit_parked, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        // Notified while running: take the permit. An exchange, not a store, so that it reads
+        // (and synchronizes with) the last unpark's release.
+        permit.exchange(permit_empty, std::memory_order_acquire);
         return;
     }
     // Whoever unparks queues this fiber on its own worker: it cannot run before this switch,
     // since only this thread runs it.
     owner->suspend_fiber(*this);
-    permit.exchange(permit_empty, std::memory_order_acquire);
 }
 
 void Fiber::unpark() noexcept {
-    if (permit.exchange(permit_notified, std::memory_order_release) == permit_parked)
-        owner->post(this);
+    std::uint32_t s = permit.load(std::memory_order_relaxed);
+    for (;;) {
+        if (s == permit_notified) {
+            // Already given; order this unpark's writes before the fiber's next look.
+            if (permit.compare_exchange_weak(s, permit_notified, std::memory_order_release,
+                                             std::memory_order_relaxed))
+                return;
+            continue;
+        }
+        const std::uint32_t want = s == permit_parked ? permit_empty : permit_notified;
+        if (permit.compare_exchange_weak(s, want, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed))
+            break;
+    }
+    if (s == permit_parked) owner->post(this);
 }
 
 FiberPool::~FiberPool() {
@@ -136,24 +153,6 @@ void Worker::bind_thread() noexcept {
 
 void Worker::unbind_thread() noexcept {
     if (t_worker == this) t_worker = nullptr;
-}
-
-void Worker::push_local(Runnable* r) noexcept {
-    r->next = nullptr;
-    if (local_tail_ != nullptr)
-        local_tail_->next = r;
-    else
-        local_head_ = r;
-    local_tail_ = r;
-}
-
-Runnable* Worker::pop_local() noexcept {
-    Runnable* r = local_head_;
-    if (r != nullptr) {
-        local_head_ = r->next;
-        if (local_head_ == nullptr) local_tail_ = nullptr;
-    }
-    return r;
 }
 
 void Worker::post(Runnable* r) noexcept {
@@ -255,33 +254,66 @@ void Worker::switch_in(Fiber& f) noexcept {
     }
 }
 
-void Worker::switch_out(Fiber& self) noexcept {
-    // Straight to the next ready fiber when there is one (one switch instead of two), as long
-    // as the turn's budget lasts; else to the scheduler, which also reaps and submits.
-    Runnable* next = local_head_;
-    if (next != nullptr && next->run == &Fiber::on_run && next != &self && budget_ > 0) {
-        --budget_;
-        pop_local();
-        auto* to = static_cast<Fiber*>(next);
-        ThreadState& ts = t_state;
-        self.state = ts;
-        ts = to->state;
-        self.exceptions = *exceptions_;
-        *exceptions_ = to->exceptions;
-        running_ = to;
-        set_running_guard(&to->guard);
-        switch_context(self.context, to->context);
-        return;  // back in `self`: whoever switched here set running_ and the thread state
-    }
-    switch_context(self.context, scheduler_context_);
-}
-
 void Worker::suspend_fiber(Fiber& f) noexcept { switch_out(f); }
 
-void Worker::yield_fiber() noexcept {
-    Fiber* f = running_;
-    push_local(f);
-    switch_out(*f);
+void Worker::push_unstarted(TaskHeader* t) noexcept {
+    std::lock_guard lock(unstarted_lock_);
+    t->run_queue.store(this, std::memory_order_relaxed);
+    unstarted_.push_back(t);
+    unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
+}
+
+TaskHeader* Worker::pop_unstarted() noexcept {
+    if (unstarted_count() == 0) return nullptr;
+    std::lock_guard lock(unstarted_lock_);
+    auto* t = static_cast<TaskHeader*>(unstarted_.pop_front());
+    if (t == nullptr) return nullptr;
+    unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) - 1,
+                           std::memory_order_relaxed);
+    t->run_queue.store(nullptr, std::memory_order_relaxed);
+    t->start_state.store(TaskHeader::started, std::memory_order_relaxed);
+    return t;
+}
+
+bool Worker::claim_unstarted(TaskHeader* t) noexcept {
+    std::lock_guard lock(unstarted_lock_);
+    if (t->run_queue.load(std::memory_order_relaxed) != this ||
+        t->start_state.load(std::memory_order_relaxed) != TaskHeader::queued)
+        return false;
+    unstarted_.unlink(t);
+    unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) - 1,
+                           std::memory_order_relaxed);
+    t->run_queue.store(nullptr, std::memory_order_relaxed);
+    t->start_state.store(TaskHeader::started, std::memory_order_relaxed);
+    return true;
+}
+
+bool Worker::steal_unstarted(Worker& victim) noexcept {
+    if (victim.unstarted_count() == 0) return false;
+    RunnableList taken;
+    std::size_t n = 0;
+    {
+        std::lock_guard lock(victim.unstarted_lock_);
+        const std::size_t have = victim.unstarted_count_.load(std::memory_order_relaxed);
+        const std::size_t want = (have + 1) / 2;
+        for (; n < want; ++n) {
+            Runnable* r = victim.unstarted_.pop_front();
+            // In transit: an awaiter that looks now finds it in no queue, and waits for it.
+            static_cast<TaskHeader*>(r)->run_queue.store(nullptr, std::memory_order_relaxed);
+            taken.push_back(r);
+        }
+        victim.unstarted_count_.store(have - n, std::memory_order_relaxed);
+    }
+    if (n == 0) return false;
+    std::lock_guard lock(unstarted_lock_);
+    while (Runnable* r = taken.pop_front()) {
+        static_cast<TaskHeader*>(r)->run_queue.store(this, std::memory_order_relaxed);
+        unstarted_.push_back(r);
+    }
+    unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) + n,
+                           std::memory_order_relaxed);
+    return true;
 }
 
 bool Worker::turn() noexcept {
@@ -289,19 +321,29 @@ bool Worker::turn() noexcept {
     // worker enters the kernel after at most `turn_budget` of either.
     budget_ = config_.turn_budget;
     drain_inbox();
-    // One task that has not started yet per turn, even when ready work never runs out.
+    // One task that has not started yet from each queue per turn, even when ready work never
+    // runs out: the shared one (spawned by other threads), then this worker's own.
     if (TaskHeader* t = take_unstarted()) {
         --budget_;
         start(t);
+    }
+    if (budget_ > 0) {
+        if (TaskHeader* t = pop_unstarted()) {
+            --budget_;
+            start(t);
+        }
     }
     while (budget_ > 0) {
         if (Runnable* r = pop_local()) {
             --budget_;
             r->run(r);
-        } else if (TaskHeader* t = take_unstarted()) {
+        } else if (TaskHeader* t = pop_unstarted()) {
             --budget_;
             start(t);
-        } else {
+        } else if (TaskHeader* t2 = take_unstarted()) {
+            --budget_;
+            start(t2);
+        } else if (!steal()) {
             break;
         }
     }

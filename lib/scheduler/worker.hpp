@@ -8,6 +8,7 @@
 #endif
 
 #include "core/internal.hpp"
+#include "core/spawn_limits.hpp"
 #include "core/timer_heap.hpp"
 #include "fiber/context.hpp"
 #include "fiber/guard.hpp"
@@ -116,9 +117,25 @@ class Worker : public Executor {
     bool turn() noexcept;
     /// The earliest timer deadline (steady_clock ns), or 0 when there is none.
     std::int64_t next_deadline_ns() noexcept;
+    /// Ready work, or tasks queued here that have not started.
     [[nodiscard]] bool has_ready() const noexcept {
-        return local_head_ != nullptr || inbox_.load(std::memory_order_acquire) != nullptr;
+        return local_head_ != nullptr || inbox_.load(std::memory_order_acquire) != nullptr ||
+               unstarted_count() != 0;
     }
+    // ---- tasks that have not started, spawned on this worker --------------------------------
+    // Spawns on a worker queue their task here (one uncontended lock, no shared line); the
+    // worker starts them, an awaiter on a worker may take one back, and an idle worker steals
+    // half of them.
+    /// On the owning thread: queues `t`.
+    void push_unstarted(TaskHeader* t) noexcept;
+    /// Any thread: unlinks `t` if it is still queued here (an awaiter takes it back).
+    bool claim_unstarted(TaskHeader* t) noexcept;
+    /// On the owning thread: moves about half of `victim`'s queued tasks here; false if none.
+    bool steal_unstarted(Worker& victim) noexcept;
+    [[nodiscard]] std::size_t unstarted_count() const noexcept {
+        return unstarted_count_.load(std::memory_order_relaxed);
+    }
+
     /// On the owning thread: a fiber from this worker's own cache (no lock), else the pool.
     Fiber* acquire_fiber(std::size_t stack_size);
     /// True while the owner waits in its event loop.
@@ -137,6 +154,9 @@ class Worker : public Executor {
     virtual void wake() noexcept = 0;
     /// A task that has not started, from the backend's shared queue, or nullptr.
     virtual TaskHeader* take_unstarted() noexcept = 0;
+    /// Called when the worker has nothing to run: takes tasks that have not started from other
+    /// workers; true if it got some.
+    virtual bool steal() noexcept { return false; }
     /// A started task's body returned (plain) or first suspended (coroutine): its slot is free.
     virtual void task_returned(bool concurrent) noexcept = 0;
 
@@ -150,6 +170,7 @@ class Worker : public Executor {
     friend struct Fiber;
     void push_local(Runnable* r) noexcept;
     Runnable* pop_local() noexcept;
+    TaskHeader* pop_unstarted() noexcept;
     void drain_inbox() noexcept;
     void switch_in(Fiber& f) noexcept;
     void switch_out(Fiber& self) noexcept;
@@ -170,9 +191,60 @@ class Worker : public Executor {
     unsigned budget_ = 0;  // runnables and fiber-to-fiber switches left this turn
     FiberPool& fibers_;
 
+    SpinLock unstarted_lock_;
+    RunnableList unstarted_;
+    std::atomic<std::size_t> unstarted_count_{0};  // written under the lock, read by thieves
+
     std::mutex timer_mutex_;
     TimerHeap timers_;
     std::atomic<TimerNode*> firing_{nullptr};
 };
+
+// ---- the hot paths of a switch, inline --------------------------------------------------------
+
+inline void Worker::push_local(Runnable* r) noexcept {
+    r->next = nullptr;
+    if (local_tail_ != nullptr)
+        local_tail_->next = r;
+    else
+        local_head_ = r;
+    local_tail_ = r;
+}
+
+inline Runnable* Worker::pop_local() noexcept {
+    Runnable* r = local_head_;
+    if (r != nullptr) {
+        local_head_ = r->next;
+        if (local_head_ == nullptr) local_tail_ = nullptr;
+    }
+    return r;
+}
+
+inline void Worker::switch_out(Fiber& self) noexcept {
+    // Straight to the next ready fiber when there is one (one switch instead of two), as long
+    // as the turn's budget lasts; else to the scheduler, which also reaps and submits.
+    Runnable* next = local_head_;
+    if (next != nullptr && next->run == &Fiber::on_run && next != &self && budget_ > 0) {
+        --budget_;
+        pop_local();
+        auto* to = static_cast<Fiber*>(next);
+        ThreadState& ts = t_state;
+        self.state = ts;
+        ts = to->state;
+        self.exceptions = *exceptions_;
+        *exceptions_ = to->exceptions;
+        running_ = to;
+        set_running_guard(&to->guard);
+        switch_context(self.context, to->context);
+        return;  // back in `self`: whoever switched here set running_ and the thread state
+    }
+    switch_context(self.context, scheduler_context_);
+}
+
+inline void Worker::yield_fiber() noexcept {
+    Fiber* f = running_;
+    push_local(f);
+    switch_out(*f);
+}
 
 }  // namespace corio::detail

@@ -75,6 +75,7 @@ struct TaskHeader : Runnable {
     bool coroutine = false;
     bool concurrent = false;
     bool claimable = true;  // false: never run by an awaiter that takes it back (io.blocking)
+    std::uint8_t registry_shard = 0;  // the backend registry's shard that records it
     std::uint32_t shield_depth = 0;
     // What the task is parked on. The kind is atomic: dumps and tests read it from other
     // threads; it is published only once the wait is registered with its source.
@@ -91,6 +92,7 @@ struct TaskHeader : Runnable {
     std::atomic<Listener*> waiter{nullptr};  // claimed once (CAS from null) by the one waiter
     Executor* executor = nullptr;          // owner of a coroutine task's resumptions
     void* backend_data = nullptr;          // the backend's (a fiber reserved for the task)
+    std::atomic<void*> run_queue{nullptr};  // the backend's queue that holds it while queued
     std::size_t stack_size = 0;            // SpawnOptions::stack_size (0: the backend's)
     TaskHeader* reg_prev = nullptr;        // backend registry / group membership links
     TaskHeader* reg_next = nullptr;

@@ -68,6 +68,7 @@ struct IoUring::Impl final : detail::RingHost {
     std::atomic<std::size_t> unstarted{0};
 
     std::atomic<std::size_t> next_submitter{0};
+    std::atomic<std::size_t> next_victim{0};
     detail::SpawnLimits limits{options.async_limit, options.concurrent_limit};
 
     // io.blocking's pool, started on first use; destroyed before the workers stop.
@@ -95,18 +96,30 @@ struct IoUring::Impl final : detail::RingHost {
         auto* t = static_cast<detail::TaskHeader*>(queue.pop_front());
         if (t == nullptr) return nullptr;
         unstarted.fetch_sub(1, std::memory_order_relaxed);
+        t->run_queue.store(nullptr, std::memory_order_relaxed);
         t->start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
         return t;
+    }
+
+    bool steal_for(RingWorker& thief) noexcept override {
+        const std::size_t n = workers.size();
+        if (n < 2) return false;
+        // Start at a different victim each time, so thieves spread over the busy workers.
+        const std::size_t first = next_victim.fetch_add(1, std::memory_order_relaxed);
+        for (std::size_t i = 0; i < n; ++i) {
+            RingWorker& victim = *workers[(first + i) % n];
+            if (&victim != &thief && thief.steal_unstarted(victim)) return true;
+        }
+        return false;
     }
 
     /// The worker of this backend the calling thread runs, or nullptr.
     RingWorker* current_worker() const noexcept { return detail::current_ring_worker(&self); }
 
-    /// Wakes a worker to take a task that was just queued.
-    void wake_for_task(bool queue_was_empty) noexcept {
+    /// Wakes an idle worker to take a task that was just queued in the shared queue (if none
+    /// is idle, the busy ones take it at their next turn).
+    void wake_for_task() noexcept {
         RingWorker* me = current_worker();
-        // A worker that queued it takes it itself at its next turn unless others are behind.
-        if (me != nullptr && queue_was_empty) return;
         for (auto& w : workers) {
             if (w.get() != me && w->is_sleeping()) {
                 w->wake();
@@ -329,9 +342,17 @@ bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
     }
     t.executor = nullptr;
     t.start_state.store(detail::TaskHeader::queued, std::memory_order_relaxed);
-    const bool was_empty = impl.unstarted.load(std::memory_order_relaxed) == 0;
+    // On a worker, while no worker is idle: queued on the spawning worker (no shared lock;
+    // others steal from it when they run out of work). Else in the shared queue, and an idle
+    // worker is woken to take it.
+    Impl::RingWorker* me = impl.current_worker();
+    if (me != nullptr && impl.idle_workers.load(std::memory_order_relaxed) == 0) {
+        me->push_unstarted(&t);
+        return true;
+    }
+    t.run_queue.store(&impl, std::memory_order_relaxed);
     impl.push_unstarted(&t);
-    impl.wake_for_task(was_empty);
+    impl.wake_for_task();
     return true;
 }
 
@@ -354,13 +375,24 @@ bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
     // outside any fiber, and coroutines awaited on a worker.
     Impl::RingWorker* me = impl.current_worker();
     if (me == nullptr || (!t.coroutine && me->running_fiber() != nullptr)) return false;
-    {
-        std::lock_guard lock(impl.queue_mutex);
-        if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued)
+    for (;;) {
+        // Moves only while queued (a thief takes it), under the locks of the queues.
+        void* queue = t.run_queue.load(std::memory_order_relaxed);
+        if (queue == &impl) {
+            std::lock_guard lock(impl.queue_mutex);
+            if (t.run_queue.load(std::memory_order_relaxed) != &impl) continue;
+            if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued)
+                return false;
+            t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
+            t.run_queue.store(nullptr, std::memory_order_relaxed);
+            impl.queue.unlink(&t);
+            impl.unstarted.fetch_sub(1, std::memory_order_relaxed);
+            break;
+        }
+        if (queue == nullptr) return false;  // started
+        if (static_cast<detail::Worker*>(queue)->claim_unstarted(&t)) break;
+        if (t.start_state.load(std::memory_order_acquire) != detail::TaskHeader::queued)
             return false;
-        t.start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
-        impl.queue.unlink(&t);
-        impl.unstarted.fetch_sub(1, std::memory_order_relaxed);
     }
     if (t.backend_data != nullptr) {
         impl.fibers.release(static_cast<detail::Fiber*>(t.backend_data));

@@ -188,15 +188,19 @@ void RingWorker::wait(bool block) noexcept {
     issue_cancels();
     arm_wake_read();
     if (block) {
+        host_.idle_workers.fetch_add(1, std::memory_order_seq_cst);
         // Pairs with post() and request_cancel(): either they see this worker asleep and wake
         // it, or this sees their work now.
         sleeping_.store(true, std::memory_order_seq_cst);
         if (has_ready() || host_.has_unstarted() || stop_.load(std::memory_order_seq_cst) ||
             has_cancels_.load(std::memory_order_seq_cst))
             block = false;
+        enter(block);
+        sleeping_.store(false, std::memory_order_relaxed);
+        host_.idle_workers.fetch_sub(1, std::memory_order_relaxed);
+    } else {
+        enter(false);
     }
-    enter(block);
-    sleeping_.store(false, std::memory_order_relaxed);
     wake_pending_.store(false, std::memory_order_release);
     reap();
 }

@@ -19,11 +19,18 @@
 namespace corio::detail {
 
 /// What a worker needs from its backend.
+class RingWorker;
+
 class RingHost {
   public:
     virtual TaskHeader* take_unstarted() noexcept = 0;
     [[nodiscard]] virtual bool has_unstarted() const noexcept = 0;
     virtual void unreserve(bool concurrent) noexcept = 0;
+    /// Moves tasks that have not started from another worker to `thief`; true if it got some.
+    virtual bool steal_for(RingWorker& thief) noexcept = 0;
+
+    /// Workers blocked in their ring now (a hint for spawns: queue where an idle one sees it).
+    std::atomic<unsigned> idle_workers{0};
 
   protected:
     ~RingHost() = default;
@@ -61,6 +68,7 @@ class RingWorker final : public Worker {
 
     void wake() noexcept override;
     TaskHeader* take_unstarted() noexcept override { return host_.take_unstarted(); }
+    bool steal() noexcept override { return host_.steal_for(*this); }
     void task_returned(bool concurrent) noexcept override { host_.unreserve(concurrent); }
 
     [[nodiscard]] unsigned flags() const noexcept { return flags_; }
