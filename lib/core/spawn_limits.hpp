@@ -87,6 +87,7 @@ class SpinLock {
 class RunnableList {
   public:
     [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+    [[nodiscard]] Runnable* front() const noexcept { return head_; }
     void push_back(Runnable* r) noexcept {
         r->next = nullptr;
         r->prev = tail_;

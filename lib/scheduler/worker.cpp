@@ -187,14 +187,7 @@ void Worker::drain_inbox() noexcept {
     }
 }
 
-void Worker::start(TaskHeader* t) noexcept {
-    if (t->coroutine) {
-        const bool concurrent = t->concurrent;
-        t->executor = this;
-        run_task_here(t);  // to its first suspension; t may be gone from here on
-        task_returned(concurrent);
-        return;
-    }
+Fiber* Worker::prepare_fiber(TaskHeader* t) noexcept {
     auto* f = static_cast<Fiber*>(t->backend_data);
     t->backend_data = nullptr;
     f->owner = this;
@@ -205,7 +198,18 @@ void Worker::start(TaskHeader* t) noexcept {
     f->exceptions = ExceptionState{};
     make_context(f->context, f->stack, &fiber_main);
     f->context.owner = f;
-    switch_in(*f);
+    return f;
+}
+
+void Worker::start(TaskHeader* t) noexcept {
+    if (t->coroutine) {
+        const bool concurrent = t->concurrent;
+        t->executor = this;
+        run_task_here(t);  // to its first suspension; t may be gone from here on
+        task_returned(concurrent);
+        return;
+    }
+    switch_in(*prepare_fiber(t));
 }
 
 void Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
@@ -215,7 +219,38 @@ void Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
     run_task_here(f->task);  // the task may be gone from here on
     w->task_returned(concurrent);
     f->finished = true;
+    // Straight to the next ready fiber while the turn's budget lasts (often the fiber that
+    // awaited this one): it gives this fiber's stack back once it landed.
+    Runnable* next = w->local_head_;
+    if (next != nullptr && next->run == &Fiber::on_run && w->budget_ > 0) {
+        --w->budget_;
+        w->pop_local();
+        auto* to = static_cast<Fiber*>(next);
+        t_state = to->state;
+        *w->exceptions_ = to->exceptions;
+        w->running_ = to;
+        w->retired_ = f;
+        set_running_guard(&to->guard);
+        exit_to(f->context, to->context);
+    }
     exit_to(f->context, w->scheduler_context_);
+}
+
+void Worker::recycle(Fiber* f) noexcept {
+    // Kept on this worker when there is room (no lock), else back to the shared pool.
+    constexpr std::size_t worker_cache = 64;
+    const std::size_t size = f->stack.usable();
+    if (fiber_cache_.empty()) cached_size_ = size;
+    if (size == cached_size_ && fiber_cache_.size() < worker_cache &&
+        fiber_cache_.capacity() >= worker_cache) {
+        f->finished = false;
+        f->task = nullptr;
+        f->permit.store(permit_empty, std::memory_order_relaxed);
+        forget_stack_frames(f->stack);
+        fiber_cache_.push_back(f);
+    } else {
+        fibers_.release(f);
+    }
 }
 
 void Worker::switch_in(Fiber& f) noexcept {
@@ -232,26 +267,41 @@ void Worker::switch_in(Fiber& f) noexcept {
     Fiber* back = running_;
     set_running_guard(nullptr);
     running_ = nullptr;
-    back->state = ts;
-    ts = scheduler_state_;
-    back->exceptions = *exceptions_;
-    *exceptions_ = scheduler_exceptions_;
-    if (back->finished) {
-        // Kept on this worker when there is room (no lock), else back to the shared pool.
-        constexpr std::size_t worker_cache = 64;
-        const std::size_t size = back->stack.usable();
-        if (fiber_cache_.empty()) cached_size_ = size;
-        if (size == cached_size_ && fiber_cache_.size() < worker_cache &&
-            fiber_cache_.capacity() >= worker_cache) {
-            back->finished = false;
-            back->task = nullptr;
-            back->permit.store(permit_empty, std::memory_order_relaxed);
-            forget_stack_frames(back->stack);
-            fiber_cache_.push_back(back);
-        } else {
-            fibers_.release(back);
-        }
+    if (!back->finished) {
+        back->state = ts;
+        back->exceptions = *exceptions_;
     }
+    ts = scheduler_state_;
+    *exceptions_ = scheduler_exceptions_;
+    if (back->finished) recycle(back);
+}
+
+bool Worker::start_next_fiber(Fiber& self) noexcept {
+    TaskHeader* t = nullptr;
+    {
+        std::lock_guard lock(unstarted_lock_);
+        auto* front = static_cast<TaskHeader*>(unstarted_.front());
+        if (front == nullptr || front->coroutine) return false;  // a coroutine starts on the
+                                                                  // scheduler's stack
+        unstarted_.pop_front();
+        unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) - 1,
+                               std::memory_order_relaxed);
+        front->run_queue.store(nullptr, std::memory_order_relaxed);
+        front->start_state.store(TaskHeader::started, std::memory_order_relaxed);
+        t = front;
+    }
+    --budget_;
+    Fiber* to = prepare_fiber(t);
+    ThreadState& ts = t_state;
+    self.state = ts;
+    ts = to->state;
+    self.exceptions = *exceptions_;
+    *exceptions_ = to->exceptions;
+    running_ = to;
+    set_running_guard(&to->guard);
+    switch_context(self.context, to->context);
+    landed();
+    return true;
 }
 
 void Worker::suspend_fiber(Fiber& f) noexcept { switch_out(f); }

@@ -174,6 +174,13 @@ class Worker : public Executor {
     void drain_inbox() noexcept;
     void switch_in(Fiber& f) noexcept;
     void switch_out(Fiber& self) noexcept;
+    /// From a fiber that parks with nothing ready: starts the next task that has not started
+    /// here, if it is a plain one, by switching to its fiber directly. False if none.
+    bool start_next_fiber(Fiber& self) noexcept;
+    Fiber* prepare_fiber(TaskHeader* t) noexcept;
+    /// Back in a fiber after a switch: gives back the stack of a fiber that ended into it.
+    void landed() noexcept;
+    void recycle(Fiber* f) noexcept;
     void fire_due_timers() noexcept;
     static void fiber_main(Context* self, Context* from) noexcept;
 
@@ -186,6 +193,7 @@ class Worker : public Executor {
     ExceptionState scheduler_exceptions_;
     ExceptionState* exceptions_ = nullptr;  // the thread's own, in the C++ runtime
     Fiber* running_ = nullptr;
+    Fiber* retired_ = nullptr;  // a fiber that ended by switching straight to another
     std::vector<Fiber*> fiber_cache_;  // owner only: fibers of the default size, ready to reuse
     std::size_t cached_size_ = 0;      // their usable stack size
     unsigned budget_ = 0;  // runnables and fiber-to-fiber switches left this turn
@@ -236,9 +244,22 @@ inline void Worker::switch_out(Fiber& self) noexcept {
         running_ = to;
         set_running_guard(&to->guard);
         switch_context(self.context, to->context);
-        return;  // back in `self`: whoever switched here set running_ and the thread state
+        landed();  // back in `self`: whoever switched here set running_ and the thread state
+        return;
     }
+    // Nothing ready: start a fiber that has not started yet, straight from this one.
+    if (next == nullptr && budget_ > 0 && unstarted_count() != 0 && start_next_fiber(self))
+        return;
     switch_context(self.context, scheduler_context_);
+    landed();  // resumed by the scheduler, or by a fiber that ended
+}
+
+inline void Worker::landed() noexcept {
+    // A fiber that ended switched here directly: its stack is free now.
+    if (retired_ != nullptr) [[unlikely]] {
+        recycle(retired_);
+        retired_ = nullptr;
+    }
 }
 
 inline void Worker::yield_fiber() noexcept {

@@ -92,12 +92,19 @@ struct IoUring::Impl final : detail::RingHost {
     }
     detail::TaskHeader* take_unstarted() noexcept override {
         if (unstarted.load(std::memory_order_relaxed) == 0) return nullptr;
-        std::lock_guard lock(queue_mutex);
-        auto* t = static_cast<detail::TaskHeader*>(queue.pop_front());
-        if (t == nullptr) return nullptr;
-        unstarted.fetch_sub(1, std::memory_order_relaxed);
-        t->run_queue.store(nullptr, std::memory_order_relaxed);
-        t->start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
+        detail::TaskHeader* t = nullptr;
+        std::size_t left = 0;
+        {
+            std::lock_guard lock(queue_mutex);
+            t = static_cast<detail::TaskHeader*>(queue.pop_front());
+            if (t == nullptr) return nullptr;
+            left = unstarted.fetch_sub(1, std::memory_order_relaxed) - 1;
+            t->run_queue.store(nullptr, std::memory_order_relaxed);
+            t->start_state.store(detail::TaskHeader::started, std::memory_order_relaxed);
+        }
+        // More are waiting while a worker sleeps: wake it too, so that a task this worker runs
+        // for long does not hold up the ones behind it.
+        if (left != 0 && idle_workers.load(std::memory_order_relaxed) != 0) wake_idle_worker();
         return t;
     }
 
@@ -117,15 +124,22 @@ struct IoUring::Impl final : detail::RingHost {
     RingWorker* current_worker() const noexcept { return detail::current_ring_worker(&self); }
 
     /// Wakes an idle worker to take a task that was just queued in the shared queue (if none
-    /// is idle, the busy ones take it at their next turn).
-    void wake_for_task() noexcept {
+    /// is idle, the busy ones take it at their next turn). A worker already being woken is
+    /// passed over: it may take another task and run it for long.
+    void wake_idle_worker() noexcept override {
         RingWorker* me = current_worker();
         for (auto& w : workers) {
-            if (w.get() != me && w->is_sleeping()) {
+            if (w.get() != me && w->wakeable()) {
                 w->wake();
                 return;
             }
         }
+    }
+
+    bool stealable_for(const RingWorker& me) const noexcept override {
+        for (const auto& w : workers)
+            if (w.get() != &me && w->unstarted_count() != 0) return true;
+        return false;
     }
 
     void claim(bool must) {
@@ -352,7 +366,7 @@ bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
     }
     t.run_queue.store(&impl, std::memory_order_relaxed);
     impl.push_unstarted(&t);
-    impl.wake_for_task();
+    impl.wake_idle_worker();
     return true;
 }
 

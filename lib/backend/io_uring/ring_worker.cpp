@@ -87,6 +87,10 @@ void RingWorker::detach() noexcept {
 void RingWorker::loop() noexcept {
     while (!stop_.load(std::memory_order_acquire)) {
         const bool more = turn();
+        // More tasks queued here than this worker starts next, while another is idle: wake it
+        // to steal some.
+        if (unstarted_count() > 1 && host_.idle_workers.load(std::memory_order_relaxed) != 0)
+            host_.wake_idle_worker();
         wait(!more);
     }
 }
@@ -193,7 +197,7 @@ void RingWorker::wait(bool block) noexcept {
         // it, or this sees their work now.
         sleeping_.store(true, std::memory_order_seq_cst);
         if (has_ready() || host_.has_unstarted() || stop_.load(std::memory_order_seq_cst) ||
-            has_cancels_.load(std::memory_order_seq_cst))
+            has_cancels_.load(std::memory_order_seq_cst) || host_.stealable_for(*this))
             block = false;
         enter(block);
         sleeping_.store(false, std::memory_order_relaxed);

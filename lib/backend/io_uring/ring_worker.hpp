@@ -28,6 +28,10 @@ class RingHost {
     virtual void unreserve(bool concurrent) noexcept = 0;
     /// Moves tasks that have not started from another worker to `thief`; true if it got some.
     virtual bool steal_for(RingWorker& thief) noexcept = 0;
+    /// True when a worker other than `me` has tasks queued that `me` could steal.
+    [[nodiscard]] virtual bool stealable_for(const RingWorker& me) const noexcept = 0;
+    /// Wakes an idle worker other than the caller's, if there is one not being woken already.
+    virtual void wake_idle_worker() noexcept = 0;
 
     /// Workers blocked in their ring now (a hint for spawns: queue where an idle one sees it).
     std::atomic<unsigned> idle_workers{0};
@@ -72,6 +76,10 @@ class RingWorker final : public Worker {
     void task_returned(bool concurrent) noexcept override { host_.unreserve(concurrent); }
 
     [[nodiscard]] unsigned flags() const noexcept { return flags_; }
+    /// Asleep in its ring with no wake-up on the way: waking it gains a worker.
+    [[nodiscard]] bool wakeable() const noexcept {
+        return is_sleeping() && !wake_pending_.load(std::memory_order_relaxed);
+    }
     [[nodiscard]] int ring_fd() const noexcept { return ring_.ring_fd; }
 
     // ---- ring operations (owner thread) ------------------------------------------------------
