@@ -25,6 +25,12 @@ namespace detail {
 /// awaiter's cancellation is forwarded to it meanwhile, as a wait would forward it.
 CORIO_EXPORT void run_claimed(TaskHeader* t) noexcept;
 
+/// From a coroutine about to wait for `t`: if `t` is a coroutine task that has not started and
+/// its backend lets the awaiter take it back, runs it here (to its end, or its first
+/// suspension) and returns true.
+/// Bounded in depth, so chains of such awaits do not grow the thread's stack without end.
+CORIO_EXPORT bool run_if_unstarted(TaskHeader* t) noexcept;
+
 /// Releases a task whose future is dropped: cancels and waits (plain code), or hands it to the
 /// backend to reap (inside a coroutine on a worker, where waiting would block the worker).
 CORIO_EXPORT void drop_task(TaskHeader* t) noexcept;
@@ -151,7 +157,11 @@ class [[nodiscard]] Future {
             }
             return op_.await_ready();
         }
-        bool await_suspend(std::coroutine_handle<> h) { return op_.await_suspend(h); }
+        bool await_suspend(std::coroutine_handle<> h) {
+            // A task that has not started runs here first: if that ends it, no wait at all.
+            if (detail::run_if_unstarted(future_.state_) && op_.await_ready()) return false;
+            return op_.await_suspend(h);
+        }
         decltype(auto) await_resume() {
             if (future_.state_ != nullptr) {
                 op_.await_resume();

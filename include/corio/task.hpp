@@ -4,8 +4,10 @@
 #pragma once
 
 #include <corio/detail/result.hpp>
+#include <corio/export.hpp>
 
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <type_traits>
 #include <utility>
@@ -17,6 +19,10 @@ class Task;
 
 namespace detail {
 
+// Task states and coroutine frames come from the same per-thread cache of freed blocks.
+CORIO_EXPORT void* allocate_task_state(std::size_t size);
+CORIO_EXPORT void free_task_state(void* p, std::size_t size) noexcept;
+
 /// Called when a root coroutine (one driven by the runtime, not awaited by a parent) ends.
 struct RootHook {
     void (*done)(void*) noexcept = nullptr;
@@ -26,6 +32,11 @@ struct RootHook {
 template <class R>
 class PromiseBase {
   public:
+    // The frame: from the thread's cache of small blocks (a steady stream of short coroutines
+    // does not go through malloc).
+    static void* operator new(std::size_t n) { return allocate_task_state(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { free_task_state(p, n); }
+
     std::suspend_always initial_suspend() noexcept { return {}; }
 
     struct FinalAwaiter {

@@ -107,6 +107,17 @@ void run_claimed(TaskHeader* t) noexcept {
     run_task_here(t);
 }
 
+bool run_if_unstarted(TaskHeader* t) noexcept {
+    CORIO_TLS thread_local unsigned depth = 0;
+    constexpr unsigned max_depth = 16;
+    // Only a coroutine: a plain body may block, and would block the awaiter's worker.
+    if (!t->coroutine || depth >= max_depth || !t->backend->try_claim(*t)) return false;
+    ++depth;
+    run_claimed(t);
+    --depth;
+    return true;
+}
+
 void drop_task(TaskHeader* t) noexcept {
     t->stop.request_stop();
     if (thread_state().executor != nullptr) {

@@ -241,6 +241,33 @@ TEST_P(Future, ACoroutineAwaitsAPlainTasksFuture) {
 
 corio::Task<void> sleep_forever(Io io) { co_await io.sleep(1h); }
 
+corio::Task<int> depth_of(Io io, int n) {
+    if (n == 0) co_return 0;
+    co_return 1 + co_await io.async(depth_of, io, n - 1);
+}
+
+TEST_P(Future, ChainsOfCoroutinesAwaitingNewCoroutineTasksGoDeep) {
+    // An awaiter may run a coroutine task that has not started itself; a chain of such awaits
+    // is bounded in depth on the thread's stack and goes through the queue beyond.
+    run([](Io io) { EXPECT_EQ(io.async(depth_of, io, 3000).await(), 3000); });
+}
+
+corio::Task<void> await_sleeper(Io io) { co_await io.async(sleep_forever, io); }
+
+TEST_P(Future, CancellingACoroutineWhileItAwaitsANewChildCancelsTheChild) {
+    run([](Io io) {
+        // During: the child sleeps (perhaps run by its awaiter up to the sleep).
+        auto during = io.concurrent(await_sleeper, io);
+        io.sleep(1ms).await();
+        EXPECT_THROW(during.cancel(), corio::Canceled);
+        // Before: the awaiter is cancelled before it starts its child (concurrent: started
+        // elsewhere, so not before the request on a backend that runs async tasks inline).
+        auto before = io.concurrent(await_sleeper, io);
+        before.request_cancel();
+        EXPECT_THROW(before.await(), corio::Canceled);
+    });
+}
+
 TEST_P(Future, CancellingACoroutineTaskEndsItsWait) {
     run([](Io io) {
         auto f = io.concurrent(sleep_forever, io);

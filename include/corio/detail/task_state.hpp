@@ -16,9 +16,6 @@
 
 namespace corio::detail {
 
-CORIO_EXPORT void* allocate_task_state(std::size_t size);
-CORIO_EXPORT void free_task_state(void* p, std::size_t size) noexcept;
-
 template <class R>
 struct ResultTask : TaskHeader {
     Result<R> result;
