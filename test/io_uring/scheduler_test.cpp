@@ -2,6 +2,7 @@
 // The IoUring scheduler's own paths: a fiber that parks starts the next fiber directly, a
 // fiber that ends switches straight to the next ready one (and its stack is given back), and
 // tasks queued on a busy worker are stolen by an idle one.
+#include "backend/io_uring/ring_worker.hpp"
 #include "fiber/stack.hpp"
 
 #include <corio/corio.hpp>
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <random>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -117,6 +119,87 @@ TEST(IoUringScheduler, AnIdleWorkerStealsTasksQueuedOnABusyOne) {
     const int stolen = spawner.await();
     // Both fibers may have started on the same worker (then the tasks are all the other's).
     EXPECT_GT(stolen, 0);
+}
+
+// ---- timers: IORING_OP_TIMEOUT on a worker ----------------------------------------------------
+
+corio::detail::RingWorker& this_worker(corio::IoUring& ring) {
+    corio::detail::RingWorker* w = corio::detail::current_ring_worker(&ring);
+    if (w == nullptr) throw std::logic_error("not on a worker of this ring");
+    return *w;
+}
+
+TEST(IoUringScheduler, SleepsAndTimeoutsOnAWorkerAreKernelTimeouts) {
+    RING_OR_SKIP(ring, {.threads = 1});
+    corio::Io io = ring->io();
+    on_fiber(io, [&ring, io] {
+        corio::detail::RingWorker& w = this_worker(*ring);
+        EXPECT_EQ(w.ring_timers(), 0u);
+        std::atomic<bool> sleeping{false};
+        auto sleeper = io.async([&sleeping, io] {
+            sleeping.store(true);
+            const auto t0 = std::chrono::steady_clock::now();
+            io.sleep(20ms).await();
+            return std::chrono::steady_clock::now() - t0;
+        });
+        while (!sleeping.load()) io.yield().await();
+        EXPECT_EQ(w.ring_timers(), 1u);  // armed in the ring, not in the worker's heap
+        EXPECT_EQ(w.next_deadline_ns(), 0);
+        EXPECT_GE(sleeper.await(), 20ms);
+        EXPECT_EQ(w.ring_timers(), 0u);
+
+        // A timeout that wins, and one that does not.
+        corio::Event never;
+        EXPECT_THROW(corio::with_timeout(io, 5ms, never.wait(io)).await(), corio::Timeout);
+        corio::Event set;
+        set.set();
+        corio::with_timeout(io, 1h, set.wait(io)).await();
+        auto late = io.async([&never, io] { corio::with_timeout(io, 1h, never.wait(io)).await(); });
+        io.sleep(1ms).await();
+        never.set();
+        late.await();
+    });
+}
+
+TEST(IoUringScheduler, KernelTimersCancelledBeforeDuringAndAfterFromAnotherThread) {
+    RING_OR_SKIP(ring, {.threads = 1});
+    corio::Io io = ring->io();
+    constexpr int n = 2000;
+    std::vector<corio::Future<int>> sleeps;
+    std::atomic<int> armed{0};
+    for (int i = 0; i < n; ++i)
+        sleeps.push_back(io.concurrent([&armed, io, i] {
+            armed.fetch_add(1);
+            try {
+                // Some end by themselves, some only by a cancel (whose kernel timer must go).
+                const auto d = i % 7 == 6  ? std::chrono::microseconds(1h)
+                               : i % 3 == 0 ? std::chrono::microseconds(0)
+                                            : std::chrono::microseconds((i % 7) * 300);
+                io.sleep(d).await();
+                return 1;
+            } catch (const corio::Canceled&) {
+                return 0;
+            }
+        }));
+    // Cancelled from this thread at scattered moments: before the sleep is armed, while it
+    // waits, or after it fired (then the result is kept).
+    std::mt19937 rng(7);
+    int fired = 0;
+    for (int i = 0; i < n; ++i) {
+        if (rng() % 4 == 0) std::this_thread::sleep_for(std::chrono::microseconds(rng() % 500));
+        fired += sleeps[i].cancel();
+    }
+    EXPECT_GT(armed.load(), 0);
+    EXPECT_GT(fired, 0);
+    EXPECT_LE(fired, n - n / 7);  // the hour-long ones cannot have fired
+    // Every kernel timer's CQE comes (a cancelled one with -ECANCELED), and frees its slot.
+    auto count = [&ring, io] {
+        return io.concurrent([&ring] { return this_worker(*ring).ring_timers(); }).await();
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (count() != 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(count(), 0u);
 }
 
 }  // namespace

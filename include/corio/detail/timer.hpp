@@ -16,6 +16,7 @@ struct TimerNode {
     std::size_t heap_index = 0;   // backend's bookkeeping
     std::uint64_t sequence = 0;   // backend's bookkeeping (FIFO among equal deadlines)
     void* owner = nullptr;        // backend's bookkeeping (which heap holds it)
+    void* slot = nullptr;         // backend's bookkeeping (a kernel timer's, when not a heap's)
 };
 
 }  // namespace corio::detail

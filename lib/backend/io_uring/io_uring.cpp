@@ -419,15 +419,20 @@ bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
 
 void IoUring::add_timer(detail::TimerNode& node) {
     Impl& impl = *impl_;
-    Impl::RingWorker* w = impl.current_worker();
-    if (w == nullptr) {
-        if (impl.options.threads == 0) impl.claim(false);
-        w = impl.workers.front().get();
+    // On a worker: a timeout in its ring (IORING_OP_TIMEOUT), batched with its other
+    // submissions. From any other thread: the timer heap of worker 0, whose ring wait ends at
+    // the earliest deadline.
+    if (Impl::RingWorker* w = impl.current_worker()) {
+        w->add_ring_timer(node);
+        return;
     }
-    w->add_timer(node);
+    if (impl.options.threads == 0) impl.claim(false);
+    node.slot = nullptr;
+    impl.workers.front()->add_timer(node);
 }
 
 bool IoUring::cancel_timer(detail::TimerNode& node) noexcept {
+    if (node.slot != nullptr) return detail::RingWorker::cancel_ring_timer(node);
     return detail::Worker::cancel_timer(node);
 }
 

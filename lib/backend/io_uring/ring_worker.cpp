@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <system_error>
+#include <thread>
 
 namespace corio::detail {
 
@@ -139,6 +141,65 @@ void RingWorker::request_cancel(std::uint64_t user_data) noexcept {
         has_cancels_.store(true, std::memory_order_seq_cst);
     }
     if (Worker::current() != this && is_sleeping()) wake();
+}
+
+std::uint64_t make_user_data(RingCompletion* c) noexcept;
+
+void RingWorker::add_ring_timer(TimerNode& node) {
+    RingTimer* t = free_timers_;
+    if (t != nullptr) {
+        free_timers_ = t->next_free;
+    } else {
+        t = &timer_slots_.emplace_back();
+        t->worker = this;
+    }
+    t->node = &node;
+    t->user_data = make_user_data(t);  // a new generation: a late cancel misses this one
+    t->state.store(RingTimer::armed, std::memory_order_relaxed);
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        node.deadline.time_since_epoch())
+                        .count();
+    t->when.tv_sec = ns > 0 ? ns / 1'000'000'000 : 0;
+    t->when.tv_nsec = ns > 0 ? ns % 1'000'000'000 : 0;
+    node.owner = nullptr;
+    node.slot = t;
+    ++ring_timers_;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_timeout(sqe, &t->when, 0, IORING_TIMEOUT_ABS);
+    io_uring_sqe_set_data64(sqe, t->user_data);
+    note_submitted();
+}
+
+bool RingWorker::cancel_ring_timer(TimerNode& node) noexcept {
+    auto* t = static_cast<RingTimer*>(node.slot);
+    const std::uint64_t user_data = t->user_data;  // read while the slot is surely this node's
+    std::uint8_t s = RingTimer::armed;
+    if (t->state.compare_exchange_strong(s, RingTimer::canceled, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+        // The kernel's timer goes too; its CQE frees the slot.
+        t->worker->request_cancel(user_data);
+        return true;
+    }
+    // Fired, or firing on the worker's thread now: wait until `fire` returned.
+    while (t->state.load(std::memory_order_acquire) == RingTimer::firing) std::this_thread::yield();
+    return false;
+}
+
+void RingWorker::RingTimer::on_timeout(RingCompletion* c, int /*res*/, unsigned /*flags*/) noexcept {
+    // -ETIME when it expired, -ECANCELED when a cancel removed it: the state says which won.
+    auto* t = static_cast<RingTimer*>(c);
+    RingWorker* w = t->worker;
+    std::uint8_t s = armed;
+    if (t->state.compare_exchange_strong(s, firing, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+        TimerNode* node = t->node;
+        node->fire(node);
+        t->state.store(done, std::memory_order_release);
+    }
+    t->node = nullptr;
+    --w->ring_timers_;
+    t->next_free = w->free_timers_;
+    w->free_timers_ = t;
 }
 
 void RingWorker::issue_cancels() noexcept {

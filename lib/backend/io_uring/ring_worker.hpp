@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -90,9 +91,33 @@ class RingWorker final : public Worker {
     /// Cancels the operation with this user_data on this ring; from any thread.
     void request_cancel(std::uint64_t user_data) noexcept;
 
+    // ---- timers in the kernel (owner thread arms; any thread cancels) -------------------------
+    /// Arms `node` as an IORING_OP_TIMEOUT on this ring (absolute, CLOCK_MONOTONIC, which is
+    /// steady_clock's). Its `fire` runs on this thread when the CQE comes. Throws bad_alloc.
+    void add_ring_timer(TimerNode& node);
+    /// Removes a node armed by add_ring_timer before it fires (true), or returns false once it
+    /// fired, after `fire` returned. From any thread.
+    static bool cancel_ring_timer(TimerNode& node) noexcept;
+    /// Kernel timers armed and not yet completed (their CQE not reaped).
+    [[nodiscard]] std::size_t ring_timers() const noexcept { return ring_timers_; }
+
     std::thread thread;
 
   private:
+    /// A kernel timer's state, owned by the worker until its CQE comes (the node may be gone
+    /// by then, after a cancel): slots are reused only after that.
+    struct RingTimer final : RingCompletion {
+        RingTimer() noexcept : RingCompletion(&on_timeout) {}
+        static void on_timeout(RingCompletion* c, int res, unsigned flags) noexcept;
+        static constexpr std::uint8_t armed = 0, canceled = 1, firing = 2, done = 3;
+        std::atomic<std::uint8_t> state{done};
+        TimerNode* node = nullptr;
+        RingWorker* worker = nullptr;
+        std::uint64_t user_data = 0;
+        __kernel_timespec when{};
+        RingTimer* next_free = nullptr;
+    };
+
     void arm_wake_read() noexcept;
     void issue_cancels() noexcept;
     void reap() noexcept;
@@ -109,6 +134,10 @@ class RingWorker final : public Worker {
     unsigned inflight_ = 0;
     std::atomic<bool> stop_{false};
     std::atomic<bool> wake_pending_{false};
+
+    std::deque<RingTimer> timer_slots_;  // stable addresses
+    RingTimer* free_timers_ = nullptr;
+    std::size_t ring_timers_ = 0;
 
     std::mutex cancel_mutex_;
     std::vector<std::uint64_t> cancels_;
