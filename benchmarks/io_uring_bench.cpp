@@ -33,6 +33,8 @@
 //                                       warm-up batch no stack is mapped)
 //     vs sleepers/boost_fiber           30,000 boost::fibers sleeping the same delays (one thread)
 //   sleepers/corio_tasks                100,000 Task coroutines sleeping a random 0-10 ms
+//   sleepers/corio_tasks_kernel_timers  the same with Options::kernel_timers (IORING_OP_TIMEOUT
+//                                       per sleep instead of the workers' timer heaps)
 //     vs sleepers/asio_awaitables       100,000 asio::awaitable coroutines on steady_timers, the
 //                                       io_context run by as many threads as IoUring has workers
 //
@@ -469,12 +471,12 @@ corio::Task<void> sleeper_task(corio::Io io, std::chrono::microseconds d, corio:
     co_await io.sleep(d);
 }
 
-void corio_task_sleepers(benchmark::State& state) {
+void corio_task_sleepers(benchmark::State& state, bool kernel_timers) {
     const auto delays = random_delays(kTaskSleepers);
     std::vector<corio::Future<void>> futures(delays.size());
     futures.clear();
     const long base = rss_baseline_kib();
-    corio::IoUring ring;
+    corio::IoUring ring({.kernel_timers = kernel_timers});
     corio::Io io = ring.io();
     run_batches(state, base, kTaskSleepers, false, [&] {
         corio::Event gate;
@@ -552,8 +554,14 @@ BENCHMARK(boost_fiber_sleepers)
     ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(1);
-BENCHMARK(corio_task_sleepers)
+BENCHMARK_CAPTURE(corio_task_sleepers, heap, false)
     ->Name("io_uring/sleepers/corio_tasks")
+    ->UseManualTime()
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
+BENCHMARK_CAPTURE(corio_task_sleepers, kernel_timers, true)
+    ->Name("io_uring/sleepers/corio_tasks_kernel_timers")
     ->UseManualTime()
     ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMillisecond)

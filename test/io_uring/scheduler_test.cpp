@@ -130,7 +130,7 @@ corio::detail::RingWorker& this_worker(corio::IoUring& ring) {
 }
 
 TEST(IoUringScheduler, SleepsAndTimeoutsOnAWorkerAreKernelTimeouts) {
-    RING_OR_SKIP(ring, {.threads = 1});
+    RING_OR_SKIP(ring, {.threads = 1, .kernel_timers = true});
     corio::Io io = ring->io();
     on_fiber(io, [&ring, io] {
         corio::detail::RingWorker& w = this_worker(*ring);
@@ -162,7 +162,7 @@ TEST(IoUringScheduler, SleepsAndTimeoutsOnAWorkerAreKernelTimeouts) {
 }
 
 TEST(IoUringScheduler, KernelTimersCancelledBeforeDuringAndAfterFromAnotherThread) {
-    RING_OR_SKIP(ring, {.threads = 1});
+    RING_OR_SKIP(ring, {.threads = 1, .kernel_timers = true});
     corio::Io io = ring->io();
     constexpr int n = 2000;
     std::vector<corio::Future<int>> sleeps;

@@ -124,12 +124,12 @@ struct IoUring::Impl final : detail::RingHost {
     RingWorker* current_worker() const noexcept { return detail::current_ring_worker(&self); }
 
     /// Wakes an idle worker to take a task that was just queued in the shared queue (if none
-    /// is idle, the busy ones take it at their next turn). A worker already being woken is
-    /// passed over: it may take another task and run it for long.
+    /// is idle, the busy ones take it at their next turn). A worker already being woken is not
+    /// woken twice; when it takes a task and more wait, it wakes another in turn.
     void wake_idle_worker() noexcept override {
         RingWorker* me = current_worker();
         for (auto& w : workers) {
-            if (w.get() != me && w->wakeable()) {
+            if (w.get() != me && w->is_sleeping()) {
                 w->wake();
                 return;
             }
@@ -419,16 +419,20 @@ bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
 
 void IoUring::add_timer(detail::TimerNode& node) {
     Impl& impl = *impl_;
-    // On a worker: a timeout in its ring (IORING_OP_TIMEOUT), batched with its other
-    // submissions. From any other thread: the timer heap of worker 0, whose ring wait ends at
-    // the earliest deadline.
-    if (Impl::RingWorker* w = impl.current_worker()) {
+    // On a worker: its timer heap, whose earliest deadline bounds its ring wait; or, with
+    // kernel_timers, a timeout in its ring (IORING_OP_TIMEOUT), batched with its other
+    // submissions. From any other thread: the heap of worker 0.
+    Impl::RingWorker* w = impl.current_worker();
+    if (w != nullptr && impl.options.kernel_timers) {
         w->add_ring_timer(node);
         return;
     }
-    if (impl.options.threads == 0) impl.claim(false);
+    if (w == nullptr) {
+        if (impl.options.threads == 0) impl.claim(false);
+        w = impl.workers.front().get();
+    }
     node.slot = nullptr;
-    impl.workers.front()->add_timer(node);
+    w->add_timer(node);
 }
 
 bool IoUring::cancel_timer(detail::TimerNode& node) noexcept {

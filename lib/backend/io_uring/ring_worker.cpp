@@ -105,14 +105,17 @@ void RingWorker::request_stop() noexcept {
 void RingWorker::wake() noexcept {
     // One wake-up in flight is enough: the worker clears the flag once it is awake.
     if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
-    // From another worker of the same backend: a MSG_RING on that worker's own ring, submitted
-    // with its next batch (no system call now). From any other thread: the eventfd.
+    // From another worker of the same backend: a MSG_RING on that worker's own ring. It is
+    // submitted now, not with the sender's next batch: the sender may run a fiber that does
+    // not give the thread back for long, and the wake-up (which may be for a task this worker
+    // cannot run now) must not wait for that. From any other thread: the eventfd.
     RingWorker* me = current_ring_worker(backend_);
     if (me != nullptr && me != this && me->ring_ready_) {
         io_uring_sqe* sqe = me->get_sqe();
         io_uring_prep_msg_ring(sqe, ring_.ring_fd, 0, message_tag, 0);
         io_uring_sqe_set_data64(sqe, sent_tag);  // the sender's own CQE
         me->note_submitted();
+        io_uring_submit(&me->ring_);
         return;
     }
     const std::uint64_t one = 1;

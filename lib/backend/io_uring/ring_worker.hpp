@@ -77,10 +77,6 @@ class RingWorker final : public Worker {
     void task_returned(bool concurrent) noexcept override { host_.unreserve(concurrent); }
 
     [[nodiscard]] unsigned flags() const noexcept { return flags_; }
-    /// Asleep in its ring with no wake-up on the way: waking it gains a worker.
-    [[nodiscard]] bool wakeable() const noexcept {
-        return is_sleeping() && !wake_pending_.load(std::memory_order_relaxed);
-    }
     [[nodiscard]] int ring_fd() const noexcept { return ring_.ring_fd; }
 
     // ---- ring operations (owner thread) ------------------------------------------------------
