@@ -23,7 +23,10 @@
 //                                       reused mmap'd stack, and the jump back (the floor)
 //     vs spawn_join/boost_fiber         boost::fibers::fiber(f).join() (default stack allocator)
 //   spawn_await/corio_task              inside a Task (IoUring threads = 1):
-//                                       co_await io.async(coroutine fn)
+//                                       co_await io.async(coroutine fn); the task is queued on
+//                                       the worker, and the awaiter takes it back and runs it
+//                                       before it would suspend (what corio does for any such
+//                                       await of a task that has not started)
 //     vs spawn_await/asio_co_spawn      inside an asio::awaitable on an io_context run by one
 //                                       thread: co_await co_spawn(ex, f, use_awaitable)
 //   sleepers/corio_fibers               30,000 plain functions (io.async, IoUring default threads)
