@@ -281,26 +281,13 @@ bool Worker::start_next_fiber(Fiber& self) noexcept {
     {
         std::lock_guard lock(unstarted_lock_);
         auto* front = static_cast<TaskHeader*>(unstarted_.front());
-        if (front == nullptr || front->coroutine) return false;  // a coroutine starts on the
-                                                                  // scheduler's stack
-        unstarted_.pop_front();
-        unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) - 1,
-                               std::memory_order_relaxed);
-        front->run_queue.store(nullptr, std::memory_order_relaxed);
-        front->start_state.store(TaskHeader::started, std::memory_order_relaxed);
+        // A coroutine starts on the scheduler's stack, not on a fiber's.
+        if (front == nullptr || front->coroutine) return false;
+        take_queued(front);
         t = front;
     }
     --budget_;
-    Fiber* to = prepare_fiber(t);
-    ThreadState& ts = t_state;
-    self.state = ts;
-    ts = to->state;
-    self.exceptions = *exceptions_;
-    *exceptions_ = to->exceptions;
-    running_ = to;
-    set_running_guard(&to->guard);
-    switch_context(self.context, to->context);
-    landed();
+    switch_to_fiber(self, *prepare_fiber(t));
     return true;
 }
 
@@ -314,15 +301,19 @@ void Worker::push_unstarted(TaskHeader* t) noexcept {
                            std::memory_order_relaxed);
 }
 
-TaskHeader* Worker::pop_unstarted() noexcept {
-    if (unstarted_count() == 0) return nullptr;
-    std::lock_guard lock(unstarted_lock_);
-    auto* t = static_cast<TaskHeader*>(unstarted_.pop_front());
-    if (t == nullptr) return nullptr;
+void Worker::take_queued(TaskHeader* t) noexcept {
+    unstarted_.unlink(t);
     unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) - 1,
                            std::memory_order_relaxed);
     t->run_queue.store(nullptr, std::memory_order_relaxed);
     t->start_state.store(TaskHeader::started, std::memory_order_relaxed);
+}
+
+TaskHeader* Worker::pop_unstarted() noexcept {
+    if (unstarted_count() == 0) return nullptr;
+    std::lock_guard lock(unstarted_lock_);
+    auto* t = static_cast<TaskHeader*>(unstarted_.front());
+    if (t != nullptr) take_queued(t);
     return t;
 }
 
@@ -331,11 +322,7 @@ bool Worker::claim_unstarted(TaskHeader* t) noexcept {
     if (t->run_queue.load(std::memory_order_relaxed) != this ||
         t->start_state.load(std::memory_order_relaxed) != TaskHeader::queued)
         return false;
-    unstarted_.unlink(t);
-    unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) - 1,
-                           std::memory_order_relaxed);
-    t->run_queue.store(nullptr, std::memory_order_relaxed);
-    t->start_state.store(TaskHeader::started, std::memory_order_relaxed);
+    take_queued(t);
     return true;
 }
 

@@ -178,8 +178,12 @@ class Worker : public Executor {
     /// here, if it is a plain one, by switching to its fiber directly. False if none.
     bool start_next_fiber(Fiber& self) noexcept;
     Fiber* prepare_fiber(TaskHeader* t) noexcept;
+    /// From the running fiber `self` straight to the started or new fiber `to`.
+    void switch_to_fiber(Fiber& self, Fiber& to) noexcept;
     /// Back in a fiber after a switch: gives back the stack of a fiber that ended into it.
     void landed() noexcept;
+    /// Under unstarted_lock_: takes queued `t` out of this worker's queue, started.
+    void take_queued(TaskHeader* t) noexcept;
     void recycle(Fiber* f) noexcept;
     void fire_due_timers() noexcept;
     static void fiber_main(Context* self, Context* from) noexcept;
@@ -235,16 +239,7 @@ inline void Worker::switch_out(Fiber& self) noexcept {
     if (next != nullptr && next->run == &Fiber::on_run && next != &self && budget_ > 0) {
         --budget_;
         pop_local();
-        auto* to = static_cast<Fiber*>(next);
-        ThreadState& ts = t_state;
-        self.state = ts;
-        ts = to->state;
-        self.exceptions = *exceptions_;
-        *exceptions_ = to->exceptions;
-        running_ = to;
-        set_running_guard(&to->guard);
-        switch_context(self.context, to->context);
-        landed();  // back in `self`: whoever switched here set running_ and the thread state
+        switch_to_fiber(self, *static_cast<Fiber*>(next));
         return;
     }
     // Nothing ready: start a fiber that has not started yet, straight from this one.
@@ -252,6 +247,18 @@ inline void Worker::switch_out(Fiber& self) noexcept {
         return;
     switch_context(self.context, scheduler_context_);
     landed();  // resumed by the scheduler, or by a fiber that ended
+}
+
+inline void Worker::switch_to_fiber(Fiber& self, Fiber& to) noexcept {
+    ThreadState& ts = t_state;
+    self.state = ts;
+    ts = to.state;
+    self.exceptions = *exceptions_;
+    *exceptions_ = to.exceptions;
+    running_ = &to;
+    set_running_guard(&to.guard);
+    switch_context(self.context, to.context);
+    landed();  // back in `self`: whoever switched here set running_ and the thread state
 }
 
 inline void Worker::landed() noexcept {

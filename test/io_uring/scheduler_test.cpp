@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The IoUring scheduler's own paths: a fiber that parks starts the next fiber directly, a
-// fiber that ends switches straight to the next ready one (and its stack is given back), and
-// tasks queued on a busy worker are stolen by an idle one.
+// fiber that ends switches straight to the next ready one (and its stack is given back), tasks
+// queued on a busy worker are stolen by an idle one, and kernel timers (Options::kernel_timers)
+// arm, fire and are cancelled from another thread.
 #include "backend/io_uring/ring_worker.hpp"
 #include "fiber/stack.hpp"
+#include "support.hpp"
 
 #include <corio/corio.hpp>
 
@@ -21,17 +23,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::unique_ptr<corio::IoUring> make_ring(corio::IoUring::Options o) {
-    try {
-        return std::make_unique<corio::IoUring>(o);
-    } catch (const std::system_error&) {
-        return nullptr;
-    }
-}
+using corio::test::Watchdog;
 
-#define RING_OR_SKIP(var, ...)                 \
-    auto var = make_ring(__VA_ARGS__);         \
-    if (!var) GTEST_SKIP() << "io_uring refused by this kernel"
+#define RING_OR_SKIP(var, ...)                                    \
+    std::string var##_why;                                        \
+    auto var = corio::test::make_ring(__VA_ARGS__, var##_why);    \
+    if (!var) GTEST_SKIP() << "io_uring unavailable here: " << var##_why
 
 /// Runs `body` on a fiber of `io` and waits for it from this (foreign) thread.
 template <class F>
@@ -88,6 +85,7 @@ TEST(IoUringScheduler, AParkingFiberStartsTheNextTaskInOrder) {
 
 TEST(IoUringScheduler, AnIdleWorkerStealsTasksQueuedOnABusyOne) {
     RING_OR_SKIP(ring, {.threads = 2});
+    Watchdog dog("the stealing test", corio::test::patience(std::chrono::seconds(60)));
     corio::Io io = ring->io();
     // Worker X runs `busy` until released, so that neither worker is idle when `spawner`
     // queues its tasks: they are queued on the spawner's worker. The spawner then keeps its
