@@ -518,6 +518,11 @@ void asio_sleepers(benchmark::State& state) {
     state.counters["workers"] = static_cast<double>(threads);
 }
 
+/// A sleepers benchmark: one batch per iteration, timed by hand, with the process's CPU time.
+void one_batch_per_iteration(benchmark::internal::Benchmark* b) {
+    b->UseManualTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+}
+
 }  // namespace
 
 BENCHMARK(corio_yield_ping_pong)->Name("io_uring/yield_ping_pong/corio_fibers")->UseRealTime();
@@ -541,39 +546,21 @@ BENCHMARK(asio_co_spawn_await)->Name("io_uring/spawn_await/asio_co_spawn")->UseR
 
 BENCHMARK_CAPTURE(corio_fiber_sleepers, default, corio::IoUring::Options{}.cached_fibers)
     ->Name("io_uring/sleepers/corio_fibers")
-    ->UseManualTime()
-    ->MeasureProcessCPUTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(1);
+    ->Apply(one_batch_per_iteration);
 BENCHMARK_CAPTURE(corio_fiber_sleepers, cache_all, std::size_t{kFiberSleepers})
     ->Name("io_uring/sleepers/corio_fibers_cache_all")
-    ->UseManualTime()
-    ->MeasureProcessCPUTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(1);
+    ->Apply(one_batch_per_iteration);
 BENCHMARK(boost_fiber_sleepers)
     ->Name("io_uring/sleepers/boost_fiber")
-    ->UseManualTime()
-    ->MeasureProcessCPUTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(1);
+    ->Apply(one_batch_per_iteration);
 BENCHMARK_CAPTURE(corio_task_sleepers, heap, false)
     ->Name("io_uring/sleepers/corio_tasks")
-    ->UseManualTime()
-    ->MeasureProcessCPUTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(1);
+    ->Apply(one_batch_per_iteration);
 BENCHMARK_CAPTURE(corio_task_sleepers, kernel_timers, true)
     ->Name("io_uring/sleepers/corio_tasks_kernel_timers")
-    ->UseManualTime()
-    ->MeasureProcessCPUTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(1);
+    ->Apply(one_batch_per_iteration);
 BENCHMARK(asio_sleepers)
     ->Name("io_uring/sleepers/asio_awaitables")
-    ->UseManualTime()
-    ->MeasureProcessCPUTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(1);
+    ->Apply(one_batch_per_iteration);
 
 BENCHMARK_MAIN();
