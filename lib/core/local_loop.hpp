@@ -17,16 +17,18 @@ namespace corio::detail {
 class LocalLoop final : public Executor {
   public:
     explicit LocalLoop(Parker* parker) noexcept : parker_(parker) {}
+    /// Unparks under the lock: the owner can run `r` only after taking the lock, and once `r`
+    /// has run the task may end and this loop, a local of the owner's frame, be gone, so
+    /// nothing of it may be read after the unlock (reading `parker_` there made a pool thread
+    /// unpark through a stale pointer).
     void post(Runnable* r) noexcept override {
-        {
-            std::lock_guard lock(mutex_);
-            r->next = nullptr;
-            if (tail_ != nullptr)
-                tail_->next = r;
-            else
-                head_ = r;
-            tail_ = r;
-        }
+        std::lock_guard lock(mutex_);
+        r->next = nullptr;
+        if (tail_ != nullptr)
+            tail_->next = r;
+        else
+            head_ = r;
+        tail_ = r;
         parker_->unpark();
     }
     /// Runs what is queued; false when nothing was.
@@ -54,14 +56,23 @@ class LocalLoop final : public Executor {
 };
 
 
+/// Marks a coroutine group member about to be driven inline (see inline_member_bit); true if
+/// `t` is one, and the caller then passes it to `group_member_finished` once it is done.
+inline bool begin_inline_member(TaskHeader& t) noexcept {
+    if (t.group == nullptr) return false;
+    t.completion.fetch_or(TaskHeader::inline_member_bit, std::memory_order_relaxed);
+    return true;
+}
+
 /// Backend::run_inline for a backend with nothing better: runs `t` on the calling context to
 /// its end; a coroutine's resumptions come back to this context through a LocalLoop.
 inline void run_inline_here(TaskHeader& t) {
     t.start_state.store(TaskHeader::started, std::memory_order_relaxed);
     if (!t.coroutine) {
-        run_task_here(&t);
+        run_task_here(&t);  // a group member is freed by its group as it ends: not used after
         return;
     }
+    const bool member = begin_inline_member(t);
     Parker* parker = thread_state().parker;
     LocalLoop loop(parker);
     t.executor = &loop;
@@ -69,6 +80,7 @@ inline void run_inline_here(TaskHeader& t) {
     while ((t.completion.load(std::memory_order_acquire) & TaskHeader::done_bit) == 0) {
         if (!loop.run_some()) parker->park();
     }
+    if (member) group_member_finished(&t);
 }
 
 }  // namespace corio::detail

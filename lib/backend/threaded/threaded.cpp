@@ -72,9 +72,11 @@ struct Threaded::Impl final : detail::Executor {
         detail::ThreadParker* parker = nullptr;
         IdleThread* next = nullptr;
         std::atomic<bool> token{false};  // set under `mutex` by whoever hands it work
-        // Set under `mutex` with the token, cleared once the unpark that follows returned: the
-        // thread must not exit (and free its parker) before then.
-        std::atomic<bool> unpark_pending{false};
+        // Unparks handed over with a token and not yet returned: the thread must not exit (and
+        // free its parker and this record) before they have. A count, not a flag: the thread
+        // can be woken, go idle and be handed a token again before the first waker's unpark
+        // returned, and that waker must not clear the second one's mark.
+        std::atomic<unsigned> unparks_pending{0};
     };
 
     mutable std::mutex mutex;
@@ -104,13 +106,13 @@ struct Threaded::Impl final : detail::Executor {
         if (t == nullptr) return nullptr;
         idle_top = t->next;
         idle.store(idle.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-        t->unpark_pending.store(true, std::memory_order_relaxed);
+        t->unparks_pending.fetch_add(1, std::memory_order_relaxed);
         t->token.store(true, std::memory_order_release);
         return t;
     }
     static void wake(IdleThread* t) noexcept {
         t->parker->unpark();
-        t->unpark_pending.store(false, std::memory_order_release);
+        t->unparks_pending.fetch_sub(1, std::memory_order_release);
     }
     void remove_idle_locked(IdleThread* t) noexcept {
         for (IdleThread** p = &idle_top; *p != nullptr; p = &(*p)->next) {
@@ -186,7 +188,7 @@ struct Threaded::Impl final : detail::Executor {
             if (!wait_idle(self, lock)) break;
         }
         // An unpark handed over with an earlier token may still be on its way to this parker.
-        while (self.unpark_pending.load(std::memory_order_acquire)) {
+        while (self.unparks_pending.load(std::memory_order_acquire) != 0) {
             lock.unlock();
             std::this_thread::yield();
             lock.lock();
