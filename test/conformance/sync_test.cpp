@@ -1023,13 +1023,20 @@ TEST_P(Sync, YieldThrowsCanceledWhenCancellationWasRequested) {
     });
 }
 
-/// Yields until cancelled (bounded, so a yield that ignores cancellation fails the test rather
-/// than hanging it: a million yields is far longer than the caller takes to cancel).
-constexpr long kManyYields = 1'000'000;
+/// Yields until cancelled. The loop is bounded in real time, not in a count of yields, so a yield
+/// that ignores cancellation fails the test rather than hanging it, and a loaded machine that
+/// is slow to cancel cannot run the loop out first (a million coroutine yields take about 50 ms
+/// on Threaded).
+constexpr auto kYieldFor = std::chrono::seconds(30);
+
+bool yielded_long_enough(std::chrono::steady_clock::time_point start) {
+    return std::chrono::steady_clock::now() - start > kYieldFor;
+}
 
 corio::Task<void> yield_forever_coro(Io io, corio::Event* started) {
     started->set();
-    for (long i = 0; i < kManyYields; ++i) co_await io.yield();
+    const auto start = std::chrono::steady_clock::now();
+    while (!yielded_long_enough(start)) co_await io.yield();
 }
 
 TEST_P(Sync, YieldLoopEndsWhenTheTaskIsCancelled) {
@@ -1037,7 +1044,8 @@ TEST_P(Sync, YieldLoopEndsWhenTheTaskIsCancelled) {
         corio::Event started_plain, started_coro;
         auto plain = io.concurrent([&started_plain, io] {
             started_plain.set();
-            for (long i = 0; i < kManyYields; ++i) io.yield().await();
+            const auto start = std::chrono::steady_clock::now();
+            while (!yielded_long_enough(start)) io.yield().await();
         });
         auto coro = io.concurrent(yield_forever_coro, io, &started_coro);
         // Wait on events, not a sleep: yielding tasks keep virtual time from moving.
