@@ -78,7 +78,8 @@ void Resumption::resume(Runnable* self) noexcept {
 }
 
 void finish_task(TaskHeader* t) noexcept {
-    if (t->group != nullptr) {
+    if (t->group != nullptr &&
+        (t->completion.load(std::memory_order_relaxed) & TaskHeader::inline_member_bit) == 0) {
         group_member_finished(t);
         return;
     }

@@ -164,6 +164,50 @@ TEST_P(Group, ACoroutineAwaitsAGroupOfCoroutinesAndPlainFunctions) {
     });
 }
 
+// Plain code that adds coroutine members: on a backend that runs async tasks inline
+// (ThreadedInline, Simulated's inline coin) the spawner drives the member to its end, and the
+// group still takes it, its result and its error.
+corio::Task<void> coro_fails_after(Io io, std::chrono::milliseconds d) {
+    co_await io.sleep(d);
+    throw std::runtime_error("member failed");
+}
+
+corio::Task<void> coro_counts_cancel(Io io, std::atomic<int>* canceled) {
+    try {
+        co_await io.sleep(1h);
+    } catch (const corio::Canceled&) {
+        ++*canceled;
+        throw;
+    }
+}
+
+TEST_P(Group, PlainCodeAddsCoroutineMembers) {
+    run([](Io io) {
+        std::atomic<int> sum{0};
+        corio::Group g{io};
+        for (int i = 1; i <= 4; ++i) g.async(coro_member, io, &sum, i);
+        g.wait();
+        EXPECT_EQ(sum.load(), 10);
+        EXPECT_EQ(g.size(), 0u);
+        for (int i = 1; i <= 4; ++i) g.async(coro_member, io, &sum, i);  // the group goes on
+        g.wait();
+        EXPECT_EQ(sum.load(), 20);
+    });
+}
+
+TEST_P(Group, ACoroutineMemberAddedByPlainCodeFailsAndCancelsItsSiblings) {
+    run([](Io io) {
+        std::atomic<int> canceled{0};
+        corio::Group g{io};
+        g.concurrent(coro_counts_cancel, io, &canceled);
+        g.concurrent(coro_counts_cancel, io, &canceled);
+        g.async(coro_fails_after, io, 1ms);
+        EXPECT_THROW(g.wait(), std::runtime_error);
+        EXPECT_EQ(canceled.load(), 2);
+        EXPECT_EQ(g.size(), 0u);
+    });
+}
+
 corio::Task<void> coroutine_throwing_group(Io io) {
     corio::Group g{io};
     g.concurrent([io] { io.sleep(1h).await(); });

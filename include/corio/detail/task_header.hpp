@@ -56,6 +56,10 @@ struct TaskHeader : Runnable {
     static constexpr std::uint32_t done_bit = 1;
     static constexpr std::uint32_t waiter_bit = 2;
     static constexpr std::uint32_t detached_bit = 4;
+    // A group member driven inline by its spawner: it finishes like a task with a future (the
+    // done bit, its waiter), and the spawner hands it to its group once it has stopped
+    // watching it (the group frees a member as it takes it).
+    static constexpr std::uint32_t inline_member_bit = 8;
 
     // start states (for an awaiter claiming a task that has not started)
     static constexpr std::uint8_t queued = 0;

@@ -7,6 +7,7 @@
 // entry (a carrier to hand the baton to, or a coroutine to resume on its own thread), and when
 // nothing is runnable it advances virtual time to the next timer.
 #include "core/internal.hpp"
+#include "core/local_loop.hpp"
 
 #include <corio/simulated.hpp>
 
@@ -239,8 +240,10 @@ void Simulated::run_inline(detail::TaskHeader& t) {
         detail::run_task_here(&t);
         return;
     }
+    const bool member = detail::begin_inline_member(t);
     schedule(t, SpawnKind::async);
     detail::FutureWaitOperation(&t).await();
+    if (member) detail::group_member_finished(&t);
 }
 
 std::chrono::steady_clock::time_point Simulated::now() const noexcept { return impl_->clock; }
