@@ -200,4 +200,57 @@ TEST(IoUringScheduler, KernelTimersCancelledBeforeDuringAndAfterFromAnotherThrea
     EXPECT_EQ(count(), 0u);
 }
 
+// A cancel that comes after its kernel timer fired must miss the timer armed next in the same
+// slot. A's with_timeout fires while A waits on a condition, and A then waits to relock the
+// mutex D holds; D lets sleepers arm in the freed slots, then unlocks; A's late cancel of its
+// fired timer must leave their timers alone (it removed one of them before slots had
+// generations, and that sleeper never woke).
+corio::Task<bool> times_out_on_a_condition(corio::Io io, corio::Mutex* m, corio::Condition* c) {
+    co_await m->lock(io);
+    bool timed_out = false;
+    try {
+        co_await corio::with_timeout(io, 5ms, c->wait(io, *m));
+    } catch (const corio::Timeout&) {
+        timed_out = true;
+    }
+    m->unlock();
+    co_return timed_out;
+}
+
+corio::Task<void> holds_the_mutex(corio::Io io, corio::Mutex* m, corio::Event* go) {
+    co_await m->lock(io);
+    co_await io.sleep(15ms);  // A's timeout fires meanwhile: its slot is freed
+    go->set();                // the sleepers arm in the freed slots
+    co_await io.sleep(5ms);
+    m->unlock();
+}
+
+corio::Task<void> sleeps_when_told(corio::Io io, corio::Event* go, std::atomic<int>* woke) {
+    co_await go->wait(io);
+    co_await io.sleep(30ms);
+    ++*woke;
+}
+
+corio::Task<void> late_cancel_after_slot_reuse(corio::Io io, std::atomic<int>* woke) {
+    corio::Mutex m;
+    corio::Condition c;
+    corio::Event go;
+    auto a = io.async(times_out_on_a_condition, io, &m, &c);
+    auto d = io.async(holds_the_mutex, io, &m, &go);
+    std::vector<corio::Future<void>> sleepers;
+    for (int i = 0; i < 4; ++i) sleepers.push_back(io.async(sleeps_when_told, io, &go, woke));
+    EXPECT_TRUE(co_await a);
+    co_await d;
+    for (auto& f : sleepers) co_await f;
+}
+
+TEST(IoUringScheduler, ALateCancelOfAFiredKernelTimerMissesTheNextOneInItsSlot) {
+    RING_OR_SKIP(ring, {.threads = 1, .kernel_timers = true});
+    corio::Io io = ring->io();
+    Watchdog watchdog("the sleepers armed in reused timer slots", corio::test::patience(10s));
+    std::atomic<int> woke{0};
+    io.async(late_cancel_after_slot_reuse, io, &woke).await();
+    EXPECT_EQ(woke.load(), 4);
+}
+
 }  // namespace

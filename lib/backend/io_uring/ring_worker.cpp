@@ -146,8 +146,6 @@ void RingWorker::request_cancel(std::uint64_t user_data) noexcept {
     if (Worker::current() != this && is_sleeping()) wake();
 }
 
-std::uint64_t make_user_data(RingCompletion* c) noexcept;
-
 void RingWorker::add_ring_timer(TimerNode& node) {
     RingTimer* t = free_timers_;
     if (t != nullptr) {
@@ -157,47 +155,53 @@ void RingWorker::add_ring_timer(TimerNode& node) {
         t->worker = this;
     }
     t->node = &node;
-    t->user_data = make_user_data(t);  // a new generation: a late cancel misses this one
-    t->state.store(RingTimer::armed, std::memory_order_relaxed);
+    const std::uint64_t generation = ++t->generation;
+    t->state.store(RingTimer::word(generation, RingTimer::armed), std::memory_order_release);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         node.deadline.time_since_epoch())
                         .count();
     t->when.tv_sec = ns > 0 ? ns / 1'000'000'000 : 0;
     t->when.tv_nsec = ns > 0 ? ns % 1'000'000'000 : 0;
     node.owner = nullptr;
+    node.sequence = generation;
     node.slot = t;
     ++ring_timers_;
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_timeout(sqe, &t->when, 0, IORING_TIMEOUT_ABS);
-    io_uring_sqe_set_data64(sqe, t->user_data);
+    io_uring_sqe_set_data64(sqe, RingTimer::user_data_of(t, generation));
     note_submitted();
 }
 
 bool RingWorker::cancel_ring_timer(TimerNode& node) noexcept {
     auto* t = static_cast<RingTimer*>(node.slot);
-    const std::uint64_t user_data = t->user_data;  // read while the slot is surely this node's
-    std::uint8_t s = RingTimer::armed;
-    if (t->state.compare_exchange_strong(s, RingTimer::canceled, std::memory_order_acq_rel,
-                                         std::memory_order_acquire)) {
+    const std::uint64_t generation = node.sequence;
+    std::uint64_t s = RingTimer::word(generation, RingTimer::armed);
+    if (t->state.compare_exchange_strong(s, RingTimer::word(generation, RingTimer::canceled),
+                                         std::memory_order_acq_rel, std::memory_order_acquire)) {
         // The kernel's timer goes too; its CQE frees the slot.
-        t->worker->request_cancel(user_data);
+        t->worker->request_cancel(RingTimer::user_data_of(t, generation));
         return true;
     }
-    // Fired, or firing on the worker's thread now: wait until `fire` returned.
-    while (t->state.load(std::memory_order_acquire) == RingTimer::firing) std::this_thread::yield();
+    // Fired, or firing on the worker's thread now: wait until `fire` returned. A slot already
+    // armed again for another node (a later generation) means this one fired long ago.
+    while (s == RingTimer::word(generation, RingTimer::firing)) {
+        std::this_thread::yield();
+        s = t->state.load(std::memory_order_acquire);
+    }
     return false;
 }
 
 void RingWorker::RingTimer::on_timeout(RingCompletion* c, int /*res*/, unsigned /*flags*/) noexcept {
     // -ETIME when it expired, -ECANCELED when a cancel removed it: the state says which won.
+    // The slot is freed only here, so its generation is the one this CQE belongs to.
     auto* t = static_cast<RingTimer*>(c);
     RingWorker* w = t->worker;
-    std::uint8_t s = armed;
-    if (t->state.compare_exchange_strong(s, firing, std::memory_order_acq_rel,
+    std::uint64_t s = word(t->generation, armed);
+    if (t->state.compare_exchange_strong(s, word(t->generation, firing), std::memory_order_acq_rel,
                                          std::memory_order_acquire)) {
         TimerNode* node = t->node;
         node->fire(node);
-        t->state.store(done, std::memory_order_release);
+        t->state.store(word(t->generation, done), std::memory_order_release);
     }
     t->node = nullptr;
     --w->ring_timers_;

@@ -105,11 +105,21 @@ class RingWorker final : public Worker {
     struct RingTimer final : RingCompletion {
         RingTimer() noexcept : RingCompletion(&on_timeout) {}
         static void on_timeout(RingCompletion* c, int res, unsigned flags) noexcept;
-        static constexpr std::uint8_t armed = 0, canceled = 1, firing = 2, done = 3;
-        std::atomic<std::uint8_t> state{done};
+        // The slot's state word: the generation of its arming (which a node keeps in its
+        // `sequence`) above a state in the low two bits, so a cancel that comes after the slot
+        // was freed and armed again for another node fails its compare-and-swap.
+        static constexpr std::uint64_t armed = 0, canceled = 1, firing = 2, done = 3;
+        static constexpr std::uint64_t word(std::uint64_t generation, std::uint64_t state) {
+            return generation << 2 | state;
+        }
+        /// The user_data of arming `generation` of slot `t`.
+        static std::uint64_t user_data_of(const RingTimer* t, std::uint64_t generation) noexcept {
+            return reinterpret_cast<std::uintptr_t>(t) | (generation & 0xffff) << 48;
+        }
+        std::atomic<std::uint64_t> state{done};
+        std::uint64_t generation = 0;  // the owner's count of armings
         TimerNode* node = nullptr;
         RingWorker* worker = nullptr;
-        std::uint64_t user_data = 0;
         __kernel_timespec when{};
         RingTimer* next_free = nullptr;
     };
