@@ -67,6 +67,7 @@ FiberPool::~FiberPool() {
         unmap_stack(f->stack);
         delete f;
     }
+    for (Fiber* f : stackless_) delete f;
 }
 
 std::size_t FiberPool::rounded(std::size_t stack_size) noexcept {
@@ -89,7 +90,15 @@ Fiber* FiberPool::acquire(std::size_t stack_size) {
     }
     // Map outside the lock: mmap and mprotect cost microseconds here.
     Stack s = map_stack(want, guard_);
-    auto* f = new (std::nothrow) Fiber;
+    Fiber* f = nullptr;
+    {
+        std::lock_guard lock(mutex_);
+        if (!stackless_.empty()) {
+            f = stackless_.back();
+            stackless_.pop_back();
+        }
+    }
+    if (f == nullptr) f = new (std::nothrow) Fiber;
     if (f == nullptr) {
         unmap_stack(s);
         throw std::bad_alloc();
@@ -119,7 +128,16 @@ void FiberPool::release(Fiber* f) noexcept {
     }
     // Unmap outside the lock: in a process with several threads it flushes other CPUs' TLBs.
     unmap_stack(f->stack);
-    delete f;
+    f->stack = Stack{};
+    // The Fiber itself is kept until the pool goes: whoever completed the fiber's last wait
+    // may still be inside its unpark (the fiber saw the done bit first), so the Fiber must
+    // stay a Fiber; a late unpark then only leaves a permit, and waits re-check after a park.
+    std::lock_guard lock(mutex_);
+    try {
+        stackless_.push_back(f);
+    } catch (...) {
+        // Out of memory for the list: the Fiber is leaked rather than freed under an unpark.
+    }
 }
 
 // ---- the worker -------------------------------------------------------------------------------
@@ -156,10 +174,15 @@ void Worker::unbind_thread() noexcept {
 }
 
 void Worker::post(Runnable* r) noexcept {
-    if (t_worker == this) {
+    Worker* const me = t_worker;
+    if (me == this) {
         push_local(r);
         return;
     }
+    // A thread outside the backend is counted until its last touch of this worker: once the
+    // push is visible, the task may end and the backend be destroyed, which waits for it.
+    const bool foreign = me == nullptr || me->backend_ != backend_;
+    if (foreign) foreign_posts_.fetch_add(1, std::memory_order_relaxed);
     Runnable* head = inbox_.load(std::memory_order_relaxed);
     do {
         r->next = head;
@@ -168,6 +191,11 @@ void Worker::post(Runnable* r) noexcept {
     // Pairs with the owner's store of `sleeping_` and its check of the inbox (both seq_cst):
     // either it sees this push, or this sees it asleep.
     if (sleeping_.load(std::memory_order_seq_cst)) wake();
+    if (foreign) foreign_posts_.fetch_sub(1, std::memory_order_release);
+}
+
+void Worker::wait_for_foreign_posts() const noexcept {
+    while (foreign_posts_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 void Worker::drain_inbox() noexcept {

@@ -78,6 +78,7 @@ class FiberPool {
     std::mutex mutex_;
     bool guard_;
     std::vector<Fiber*> free_;
+    std::vector<Fiber*> stackless_;  // Fibers whose stacks were unmapped, kept for reuse
     std::size_t max_cached_;
 };
 
@@ -100,6 +101,9 @@ class Worker : public Executor {
     // ---- any thread --------------------------------------------------------------------------
     /// Queues `r` (a coroutine resumption or a fiber) to run on this worker.
     void post(Runnable* r) noexcept override;
+    /// Before this worker is destroyed: waits until no thread outside the backend is still
+    /// inside `post` (it may have published a push that ended the last task).
+    void wait_for_foreign_posts() const noexcept;
     /// Arms `node` on this worker's heap.
     void add_timer(TimerNode& node);
     /// Removes `node` from the heap of the worker that holds it.
@@ -191,6 +195,7 @@ class Worker : public Executor {
     Runnable* local_head_ = nullptr;  // owner only
     Runnable* local_tail_ = nullptr;
     std::atomic<Runnable*> inbox_{nullptr};  // other threads push (LIFO), the owner drains
+    std::atomic<unsigned> foreign_posts_{0};  // threads outside the backend inside `post`
 
     Context scheduler_context_;
     ThreadState scheduler_state_;

@@ -282,6 +282,7 @@ IoUring::~IoUring() {
         } else {
             check_unreferenced();
         }
+        impl.workers.front()->wait_for_foreign_posts();
         return;
     }
     while (orphans() != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -289,6 +290,7 @@ IoUring::~IoUring() {
     for (auto& w : impl.workers) w->request_stop();
     for (auto& w : impl.workers)
         if (w->thread.joinable()) w->thread.join();
+    for (auto& w : impl.workers) w->wait_for_foreign_posts();
 }
 
 const IoUring::Options& IoUring::options() const noexcept { return impl_->options; }
