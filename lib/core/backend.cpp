@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // What every backend shares: the task registry, orphans, and the destructor's check.
 #include "core/internal.hpp"
+#include "fiber/sanitizers.hpp"
 
 #include <corio/backend.hpp>
 #include <corio/detail/task_header.hpp>
@@ -171,8 +172,13 @@ namespace corio::detail {
 
 // Task states come from a small per-thread cache of freed blocks per size class, so a steady
 // stream of tasks does not go through malloc; blocks freed on another thread join that thread's
-// cache.
+// cache. Sanitizer builds use malloc for every state, so a use after free is seen as one.
 namespace {
+#if defined(CORIO_ASAN) || defined(CORIO_TSAN)
+constexpr bool kCacheStates = false;
+#else
+constexpr bool kCacheStates = true;
+#endif
 constexpr std::size_t kClassSize = 64;
 constexpr std::size_t kClasses = 8;  // up to 512 bytes
 constexpr std::size_t kMaxCached = 256;
@@ -199,7 +205,7 @@ CORIO_TLS thread_local StateCache t_cache;
 
 void* allocate_task_state(std::size_t size) {
     const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
-    if (c < kClasses) {
+    if (kCacheStates && c < kClasses) {
         StateCache& cache = t_cache;
         if (FreeBlock* b = cache.heads[c]; b != nullptr) {
             cache.heads[c] = b->next;
@@ -213,7 +219,7 @@ void* allocate_task_state(std::size_t size) {
 
 void free_task_state(void* p, std::size_t size) noexcept {
     const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
-    if (c < kClasses) {
+    if (kCacheStates && c < kClasses) {
         StateCache& cache = t_cache;
         if (cache.counts[c] < kMaxCached) {
             auto* b = static_cast<FreeBlock*>(p);
