@@ -19,8 +19,7 @@ class LocalLoop final : public Executor {
     explicit LocalLoop(Parker* parker) noexcept : parker_(parker) {}
     /// Unparks under the lock: the owner can run `r` only after taking the lock, and once `r`
     /// has run the task may end and this loop, a local of the owner's frame, be gone, so
-    /// nothing of it may be read after the unlock (reading `parker_` there made a pool thread
-    /// unpark through a stale pointer).
+    /// nothing of it may be read after the unlock (not even `parker_`).
     void post(Runnable* r) noexcept override {
         std::lock_guard lock(mutex_);
         r->next = nullptr;
