@@ -60,7 +60,12 @@ TEST_P(Time, VirtualTimeJumpsOnSimulated) {
 
 // The deadlines are fixed only once every sleeper runs (starting a thread can take longer
 // than the spacing under ASan on a loaded machine, and a sleeper that starts after its deadline
-// would not wait at all).
+// would not wait at all). The spacing must also exceed how long a woken sleeper can wait for a
+// CPU: 25 ms was not enough under ASan beside another suite on 2 cores (one sleeper locked the
+// mutex after the next one).
+constexpr auto kSleeperSpacing =
+    CORIO_STRESS_DIVISOR > 1 ? std::chrono::milliseconds(150) : std::chrono::milliseconds(50);
+
 TEST_P(Time, ManySleepersWakeInDeadlineOrder) {
     run([](Io io) {
         corio::Mutex m;
@@ -73,7 +78,7 @@ TEST_P(Time, ManySleepersWakeInDeadlineOrder) {
             g.concurrent([io, i, &t0, &go, &ready, &m, &order] {
                 ++ready;
                 go.wait(io).await();
-                io.sleep_until(t0 + std::chrono::milliseconds(i * 25)).await();
+                io.sleep_until(t0 + i * kSleeperSpacing).await();
                 auto guard = m.scoped_lock(io).await();
                 order.push_back(i);
             });
