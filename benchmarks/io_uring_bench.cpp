@@ -5,13 +5,15 @@
 // Peers run in the same binary and the same run, registered next to what they compare with:
 //   yield_ping_pong/corio_fibers        two plain functions (io.async, IoUring threads = 1) that
 //                                       both loop on io.yield().await(): one iteration is one
-//                                       round trip, a yield of each fiber (four switches: each
-//                                       fiber to the scheduler and back)
+//                                       round trip, a yield of each fiber (two switches: each
+//                                       fiber straight to the other; through the scheduler
+//                                       once per turn of 64)
 //     vs yield_ping_pong/boost_context  two boost::context::fiber contexts, A -> B -> A (two
 //                                       jumps, no scheduler)
 //     vs yield_ping_pong/boost_context_via_scheduler  two raw fcontext fibers that switch through
 //                                       a scheduler loop, A -> S -> B -> S -> A (four jumps, as
-//                                       corio's; the floor for a scheduler of stackful fibers)
+//                                       corio's were before fibers switched to each other
+//                                       directly)
 //     vs yield_ping_pong/boost_fiber    two boost::fibers::fiber, boost::this_fiber::yield() on
 //                                       the default (round_robin) scheduler
 //   spawn_join/corio_fiber              inside a fiber (IoUring threads = 1):
