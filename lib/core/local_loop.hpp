@@ -6,6 +6,8 @@
 #error "lib/ headers are internal to corio"
 #endif
 
+#include "core/spawn_limits.hpp"
+
 #include <corio/detail/runtime.hpp>
 #include <corio/detail/task_header.hpp>
 
@@ -22,12 +24,7 @@ class LocalLoop final : public Executor {
     /// nothing of it may be read after the unlock (not even `parker_`).
     void post(Runnable* r) noexcept override {
         std::lock_guard lock(mutex_);
-        r->next = nullptr;
-        if (tail_ != nullptr)
-            tail_->next = r;
-        else
-            head_ = r;
-        tail_ = r;
+        queue_.push_back(r);
         parker_->unpark();
     }
     /// Runs what is queued; false when nothing was.
@@ -35,8 +32,7 @@ class LocalLoop final : public Executor {
         Runnable* r = nullptr;
         {
             std::lock_guard lock(mutex_);
-            r = head_;
-            head_ = tail_ = nullptr;
+            r = queue_.take_all();
         }
         if (r == nullptr) return false;
         while (r != nullptr) {
@@ -50,8 +46,7 @@ class LocalLoop final : public Executor {
   private:
     Parker* parker_;
     std::mutex mutex_;
-    Runnable* head_ = nullptr;
-    Runnable* tail_ = nullptr;
+    RunnableQueue queue_;
 };
 
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The async and concurrent limits of a backend that runs tasks elsewhere (Threaded, IoUring):
-// lock-free reservation of a slot, so `reserve` (every io.async) takes no lock.
+// lock-free reservation of a slot, so `reserve` (every io.async) takes no lock. Also the small
+// pieces their queues share: a spin lock and two intrusive queues of Runnables.
 #pragma once
 
 #ifndef CORIO_BUILDING_LIB
@@ -80,6 +81,39 @@ class SpinLock {
 
   private:
     std::atomic<bool> locked_{false};
+};
+
+/// A FIFO of Runnables through their `next` links only (a ready queue). Not synchronized.
+class RunnableQueue {
+  public:
+    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+    [[nodiscard]] Runnable* front() const noexcept { return head_; }
+    void push_back(Runnable* r) noexcept {
+        r->next = nullptr;
+        if (tail_ != nullptr)
+            tail_->next = r;
+        else
+            head_ = r;
+        tail_ = r;
+    }
+    Runnable* pop_front() noexcept {
+        Runnable* r = head_;
+        if (r != nullptr) {
+            head_ = r->next;
+            if (head_ == nullptr) tail_ = nullptr;
+        }
+        return r;
+    }
+    /// Empties the queue and returns its first Runnable (the rest follow through `next`).
+    Runnable* take_all() noexcept {
+        Runnable* r = head_;
+        head_ = tail_ = nullptr;
+        return r;
+    }
+
+  private:
+    Runnable* head_ = nullptr;
+    Runnable* tail_ = nullptr;
 };
 
 /// A queue of Runnables that can also unlink one from the middle (an awaiter taking back a

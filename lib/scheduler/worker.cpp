@@ -249,7 +249,7 @@ void Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
     f->finished = true;
     // Straight to the next ready fiber while the turn's budget lasts (often the fiber that
     // awaited this one): it gives this fiber's stack back once it landed.
-    Runnable* next = w->local_head_;
+    Runnable* next = w->local_.front();
     if (next != nullptr && next->run == &Fiber::on_run && w->budget_ > 0) {
         --w->budget_;
         w->pop_local();

@@ -123,7 +123,7 @@ class Worker : public Executor {
     std::int64_t next_deadline_ns() noexcept;
     /// Ready work, or tasks queued here that have not started.
     [[nodiscard]] bool has_ready() const noexcept {
-        return local_head_ != nullptr || inbox_.load(std::memory_order_acquire) != nullptr ||
+        return !local_.empty() || inbox_.load(std::memory_order_acquire) != nullptr ||
                unstarted_count() != 0;
     }
     // ---- tasks that have not started, spawned on this worker --------------------------------
@@ -192,8 +192,7 @@ class Worker : public Executor {
     void fire_due_timers() noexcept;
     static void fiber_main(Context* self, Context* from) noexcept;
 
-    Runnable* local_head_ = nullptr;  // owner only
-    Runnable* local_tail_ = nullptr;
+    RunnableQueue local_;  // owner only
     std::atomic<Runnable*> inbox_{nullptr};  // other threads push (LIFO), the owner drains
     std::atomic<unsigned> foreign_posts_{0};  // threads outside the backend inside `post`
 
@@ -219,28 +218,14 @@ class Worker : public Executor {
 
 // ---- the hot paths of a switch, inline --------------------------------------------------------
 
-inline void Worker::push_local(Runnable* r) noexcept {
-    r->next = nullptr;
-    if (local_tail_ != nullptr)
-        local_tail_->next = r;
-    else
-        local_head_ = r;
-    local_tail_ = r;
-}
+inline void Worker::push_local(Runnable* r) noexcept { local_.push_back(r); }
 
-inline Runnable* Worker::pop_local() noexcept {
-    Runnable* r = local_head_;
-    if (r != nullptr) {
-        local_head_ = r->next;
-        if (local_head_ == nullptr) local_tail_ = nullptr;
-    }
-    return r;
-}
+inline Runnable* Worker::pop_local() noexcept { return local_.pop_front(); }
 
 inline void Worker::switch_out(Fiber& self) noexcept {
     // Straight to the next ready fiber when there is one (one switch instead of two), as long
     // as the turn's budget lasts; else to the scheduler, which also reaps and submits.
-    Runnable* next = local_head_;
+    Runnable* next = local_.front();
     if (next != nullptr && next->run == &Fiber::on_run && next != &self && budget_ > 0) {
         --budget_;
         pop_local();
