@@ -95,6 +95,9 @@ class CORIO_EXPORT Backend {
     [[nodiscard]] std::size_t unfinished_tasks() const noexcept;
 
   protected:
+    /// Routes the cancellation of this backend's tasks through its workers (see StopRouter);
+    /// set by the constructor of a backend that has workers, before any task exists.
+    void set_stop_router(detail::StopRouter* r) noexcept { stop_router_ = r; }
     /// Orphans not reaped yet; a backend's destructor runs its tasks until this is zero.
     [[nodiscard]] std::size_t orphans() const noexcept;
     /// Aborts with a list of tasks when a Future or Group still refers to this backend; a
@@ -112,6 +115,7 @@ class CORIO_EXPORT Backend {
     };
     static constexpr unsigned registry_shards = 8;
 
+    detail::StopRouter* stop_router_ = nullptr;
     RegistryShard shards_[registry_shards];
     std::atomic<std::size_t> orphan_count_{0};
     std::atomic<std::size_t> groups_{0};

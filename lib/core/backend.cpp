@@ -63,6 +63,7 @@ std::chrono::system_clock::time_point Backend::now_system() const noexcept {
 }
 
 void Backend::register_task(detail::TaskHeader& t) noexcept {
+    t.stop.set_router(stop_router_);  // before any other thread can see the task
     IdBlock& ids = t_ids;
     if (ids.next == ids.end) [[unlikely]] {
         ids.next = g_next_task_id.fetch_add(id_block, std::memory_order_relaxed);

@@ -58,6 +58,9 @@ bool inplace_stop_source::request_stop() noexcept {
         lock();
     }
     unlock(stop_requested_bit);
+    // Waits routed through their worker register no callback: tell the router, whose workers
+    // look for stopped sources among their waits.
+    if (router_ != nullptr) router_->stop_requested(*this);
     return true;
 }
 
@@ -92,5 +95,6 @@ void inplace_stop_source::remove_callback(detail::StopCallbackBase* cb) noexcept
             detail::spin_pause(i);
     }
 }
+
 
 }  // namespace corio

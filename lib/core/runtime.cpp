@@ -70,11 +70,13 @@ void abort_blocking_in_coroutine(const char* what) noexcept {
 void Resumption::resume(Runnable* self) noexcept {
     auto* r = static_cast<Resumption*>(self);
     ThreadState& s = thread_state();
-    ThreadState saved = s;
+    TaskHeader* const task = s.task;
+    Executor* const executor = s.executor;
     s.task = r->task;
     s.executor = r->executor;
     r->handle.resume();  // r may be gone from here on
-    s = saved;
+    s.task = task;
+    s.executor = executor;
 }
 
 void finish_task(TaskHeader* t) noexcept {

@@ -62,6 +62,10 @@ void Fiber::unpark() noexcept {
     if (s == permit_parked) owner->post(this);
 }
 
+void Fiber::park_local() noexcept { owner->suspend_fiber(*this); }
+
+void Fiber::unpark_local() noexcept { owner->push_local(this); }
+
 FiberPool::~FiberPool() {
     for (Fiber* f : free_) {
         unmap_stack(f->stack);
@@ -142,7 +146,8 @@ void FiberPool::release(Fiber* f) noexcept {
 
 // ---- the worker -------------------------------------------------------------------------------
 
-Worker::Worker(const Config& config, FiberPool& fibers) : config_(config), fibers_(fibers) {
+Worker::Worker(const Config& config, FiberPool& fibers, StopRouter* router)
+    : config_(config), fibers_(fibers), stops_(router) {
     fiber_cache_.reserve(64);
 }
 
@@ -162,6 +167,7 @@ Fiber* Worker::acquire_fiber(std::size_t stack_size) {
 
 void Worker::bind_thread() noexcept {
     (void)thread_state();  // initialized, so the switches can use t_state directly
+    t_state.routed = &stops_.waits();
     exceptions_ = reinterpret_cast<ExceptionState*>(abi::__cxa_get_globals());
     t_worker = this;
     init_thread_context(scheduler_context_);
@@ -170,7 +176,10 @@ void Worker::bind_thread() noexcept {
 }
 
 void Worker::unbind_thread() noexcept {
-    if (t_worker == this) t_worker = nullptr;
+    if (t_worker == this) {
+        t_worker = nullptr;
+        t_state.routed = nullptr;
+    }
 }
 
 void Worker::post(Runnable* r) noexcept {
@@ -221,8 +230,9 @@ Fiber* Worker::prepare_fiber(TaskHeader* t) noexcept {
     f->owner = this;
     f->task = t;
     f->finished = false;
+    t->stop.set_route_hint(this);
     f->guard.task_id = t->id;
-    f->state = ThreadState{t, f, nullptr};
+    f->state = ThreadState{t, f, nullptr, &stops_.waits()};
     f->exceptions = ExceptionState{};
     make_context(f->context, f->stack, &fiber_main);
     f->context.owner = f;
@@ -230,6 +240,8 @@ Fiber* Worker::prepare_fiber(TaskHeader* t) noexcept {
 }
 
 void Worker::start(TaskHeader* t) noexcept {
+    // Its waits run here from now on: cancelling it tells this worker alone.
+    t->stop.set_route_hint(this);
     if (t->coroutine) {
         const bool concurrent = t->concurrent;
         t->executor = this;
@@ -385,6 +397,7 @@ bool Worker::turn() noexcept {
     // One budget for the turn: runnables it runs and fiber-to-fiber switches alike, so the
     // worker enters the kernel after at most `turn_budget` of either.
     budget_ = config_.turn_budget;
+    stops_.run();
     drain_inbox();
     // One task that has not started yet from each queue per turn, even when ready work never
     // runs out: the shared one (spawned by other threads), then this worker's own.

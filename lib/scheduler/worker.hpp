@@ -8,6 +8,7 @@
 #endif
 
 #include "core/internal.hpp"
+#include "core/routed_waits.hpp"
 #include "core/spawn_limits.hpp"
 #include "core/timer_heap.hpp"
 #include "fiber/context.hpp"
@@ -45,6 +46,10 @@ struct Fiber final : Runnable, Parker {
     Fiber() noexcept : Runnable(&on_run) {}
     void park() noexcept override;
     void unpark() noexcept override;
+    /// Suspends until unpark_local queues it; the permit is left alone (a stray unpark only
+    /// leaves one, which the next park takes). On its worker's thread only.
+    void park_local() noexcept override;
+    void unpark_local() noexcept override;
 
     static void on_run(Runnable* r) noexcept;
 
@@ -88,7 +93,8 @@ class Worker : public Executor {
         unsigned turn_budget = 64;  // ready runnables per turn before the event loop
     };
 
-    Worker(const Config& config, FiberPool& fibers);
+    /// `router`: the backend's, whose tasks' waits on this worker it routes (or nullptr).
+    Worker(const Config& config, FiberPool& fibers, StopRouter* router);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     virtual ~Worker();
@@ -124,7 +130,16 @@ class Worker : public Executor {
     /// Ready work, or tasks queued here that have not started.
     [[nodiscard]] bool has_ready() const noexcept {
         return !local_.empty() || inbox_.load(std::memory_order_acquire) != nullptr ||
-               unstarted_count() != 0;
+               unstarted_count() != 0 || stops_.pending();
+    }
+    /// Any thread: `source` (of a task of this backend) was stopped; this worker looks for its
+    /// waits on it at its next turn.
+    void report_stopped(const inplace_stop_source& source) noexcept {
+        // Asleep with no routed wait, it has nothing to cancel: the report waits for its next
+        // turn (a wait linked then checks the stop flag itself).
+        if (stops_.report(source) && sleeping_.load(std::memory_order_seq_cst) &&
+            routed_while_sleeping_.load(std::memory_order_relaxed) != 0)
+            wake();
     }
     // ---- tasks that have not started, spawned on this worker --------------------------------
     // Spawns on a worker queue their task here (one uncontended lock, no shared line); the
@@ -167,6 +182,12 @@ class Worker : public Executor {
     /// True while the owner waits in its event loop; set and cleared by the derived class
     /// around its wait, with the Dekker check against `has_ready`.
     std::atomic<bool> sleeping_{false};
+    /// Before `sleeping_` is set: how many routed waits the owner has (none changes while it
+    /// sleeps).
+    void publish_routed_waits() noexcept {
+        routed_while_sleeping_.store(stops_.waits().size(), std::memory_order_relaxed);
+    }
+    std::atomic<std::size_t> routed_while_sleeping_{0};
     Config config_;
     Backend* backend_ = nullptr;
 
@@ -210,6 +231,8 @@ class Worker : public Executor {
     SpinLock unstarted_lock_;
     RunnableList unstarted_;
     std::atomic<std::size_t> unstarted_count_{0};  // written under the lock, read by thieves
+
+    StopReports stops_;  // routed waits: the index (owner), the reports (any thread)
 
     std::mutex timer_mutex_;
     TimerHeap timers_;

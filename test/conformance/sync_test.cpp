@@ -857,7 +857,10 @@ TEST_P(Sync, SemaphoreCancelAfterThePermitWasGrantedKeepsItAndTheNextWaitThrows)
             return s.available();
         });
         auto g = io.concurrent(acquire_then_cancelled_coro, io, &s);
-        settle(io);
+        // Both queued on the semaphore before the release (a fixed settle was too short for
+        // a loaded machine under ASan: one took its permit after the other had ended).
+        ASSERT_TRUE(corio::test::parked_on(io, f, corio::detail::WaitKind::semaphore));
+        ASSERT_TRUE(corio::test::parked_on(io, g, corio::detail::WaitKind::semaphore));
         s.release(2);
         f.request_cancel();
         g.request_cancel();

@@ -10,7 +10,7 @@ using namespace std::chrono_literals;
 namespace {
 
 corio::Task<void> waits_the_wrong_way(corio::Io io) {
-    io.sleep(1ms).await();  // a plain wait in a coroutine: forbidden
+    io.sleep(1h).await();  // a plain wait in a coroutine: forbidden (1h: never done at once)
     co_return;
 }
 

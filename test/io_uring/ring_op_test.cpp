@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Ring operations on IoUring: NOPs from every kind of waiter, a completion queue too small for
 // what is in flight, and cancellation (ASYNC_CANCEL routed to the owning ring) before, during
-// and after a read that blocks.
+// and after a read that blocks, from fibers and coroutines, requested by another thread, by a
+// task on a worker, and for thousands of reads at once (the worker's routed cancellation).
 #include "backend/io_uring/nop.hpp"
 
 #include <corio/corio.hpp>
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -62,6 +64,18 @@ class ReadOperation final : public corio::detail::UringOperation<ReadOperation> 
     unsigned n_;
 };
 
+/// An operation whose arm() fails (as a timer's can with bad_alloc).
+class ThrowingArm final : public corio::detail::Operation<ThrowingArm> {
+  public:
+    bool try_now() noexcept { return false; }
+    void arm() { throw std::runtime_error("arm failed"); }
+    void try_cancel() noexcept {}
+    [[nodiscard]] corio::detail::WaitInfo wait_info() const noexcept {
+        return {corio::detail::WaitKind::io, -1, {}};
+    }
+    void take_result() {}
+};
+
 struct Pipe {
     int fds[2] = {-1, -1};
     Pipe() {
@@ -76,6 +90,10 @@ struct Pipe {
 };
 
 corio::Task<int> nop_task(corio::Io io) { co_return co_await corio::detail::NopOperation(io); }
+
+corio::Task<int> read_task(corio::Io io, int fd, char* buf, unsigned n) {
+    co_return co_await ReadOperation(io, fd, buf, n);
+}
 
 class RingOp : public ::testing::TestWithParam<unsigned> {};
 
@@ -204,6 +222,121 @@ TEST_P(RingOp, ACancelFromAnotherThreadReachesTheOwningRing) {
     std::thread other([&f] { f.request_cancel(); });
     other.join();
     EXPECT_THROW(f.await(), corio::Canceled);
+}
+
+// A coroutine's read: cancelled before, during, and after it completed.
+TEST_P(RingOp, ACoroutineReadIsCancelledBeforeDuringAndAfterTheWait) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    Pipe p;
+    char buf[4] = {};
+    {
+        std::stop_source stop;
+        stop.request_stop();
+        auto f = io.async_with(stop.get_token(), read_task, io, p.fds[0], buf, 4u);
+        EXPECT_THROW(f.await(), corio::Canceled);
+    }
+    {
+        auto f = io.async(read_task, io, p.fds[0], buf, 4u);
+        io.sleep(1ms).await();
+        EXPECT_THROW(f.cancel(), corio::Canceled);
+    }
+    {
+        auto f = io.async(read_task, io, p.fds[0], buf, 1u);
+        p.put("c");
+        io.sleep(1ms).await();
+        EXPECT_EQ(f.cancel(), 1);
+        EXPECT_EQ(buf[0], 'c');
+    }
+}
+
+// A task on a worker cancels a read another task waits in (on the same worker with one
+// thread, on either with two): the worker that runs the read delivers it.
+TEST_P(RingOp, ATaskOnAWorkerCancelsAnotherTasksRead) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    for (int round = 0; round < scaled(20); ++round) {
+        Pipe p;
+        char buf[4];
+        auto reader = round % 2 == 0
+                          ? io.async([io, &p, &buf] {
+                                return ReadOperation(io, p.fds[0], buf, sizeof buf).await();
+                            })
+                          : io.async(read_task, io, p.fds[0], buf, 4u);
+        auto canceller = io.async([io, &reader] {
+            io.sleep(1ms).await();
+            reader.request_cancel();
+        });
+        canceller.await();
+        EXPECT_THROW(reader.await(), corio::Canceled);
+        p.put("n");
+        char c = 0;
+        EXPECT_EQ(::read(p.fds[0], &c, 1), 1);  // nothing was read by the cancelled read
+        EXPECT_EQ(c, 'n');
+    }
+}
+
+// Thousands of reads blocked on one pipe, fibers and coroutines, cancelled together: more
+// stops than a worker keeps reports of, so it looks at every wait it has. Each read ends
+// Canceled and none took the byte written afterwards.
+TEST_P(RingOp, ACancelStormOverThousandsOfBlockedReadsEndsEveryOne) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    const int readers = scaled(3000);
+    Pipe p;
+    std::atomic<int> started{0}, canceled{0};
+    std::vector<char> bufs(static_cast<std::size_t>(readers) * 4);
+    {
+        corio::Group g(io);
+        for (int i = 0; i < readers; ++i) {
+            char* buf = &bufs[static_cast<std::size_t>(i) * 4];
+            if (i % 2 == 0) {
+                g.async([io, &p, buf, &started, &canceled] {
+                    started.fetch_add(1);
+                    try {
+                        ReadOperation(io, p.fds[0], buf, 4).await();
+                    } catch (const corio::Canceled&) {
+                        canceled.fetch_add(1);
+                        throw;
+                    }
+                });
+            } else {
+                g.async([](corio::Io io, int fd, char* buf, std::atomic<int>* started,
+                           std::atomic<int>* canceled) -> corio::Task<void> {
+                    started->fetch_add(1);
+                    try {
+                        co_await ReadOperation(io, fd, buf, 4);
+                    } catch (const corio::Canceled&) {
+                        canceled->fetch_add(1);
+                        throw;
+                    }
+                }, io, p.fds[0], buf, &started, &canceled);
+            }
+        }
+        while (started.load() < readers) io.sleep(1ms).await();
+        io.sleep(20ms).await();  // into the kernel, most of them
+        g.cancel();
+    }
+    EXPECT_EQ(canceled.load(), readers);
+    p.put("s");
+    char c = 0;
+    EXPECT_EQ(::read(p.fds[0], &c, 1), 1);
+    EXPECT_EQ(c, 's');
+}
+
+// An operation whose arm() throws leaves nothing of itself registered: the waits after it on
+// the same stack, and their cancellation, work.
+TEST_P(RingOp, AnOperationWhoseArmThrowsLeavesNothingRegistered) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    corio::Io io = ring->io();
+    Pipe p;
+    char buf[4];
+    auto f = io.async([io, &p, &buf] {
+        for (int i = 0; i < 100; ++i) EXPECT_THROW(ThrowingArm().await(), std::runtime_error);
+        return ReadOperation(io, p.fds[0], buf, sizeof buf).await();
+    });
+    io.sleep(1ms).await();
+    EXPECT_THROW(f.cancel(), corio::Canceled);
 }
 
 }  // namespace

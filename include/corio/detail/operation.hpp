@@ -18,6 +18,15 @@
 //                                (or make sure completion follows, e.g. after a relock)
 //   WaitInfo wait_info() const;  what the task waits on, for dumps
 //   R take_result();             the result; throws Canceled after complete(canceled)
+// and may provide:
+//   bool completes_here() const; after arm(): every completion and cancel attempt runs on the
+//                                calling thread (a ring operation of the worker that runs the
+//                                waiter), so the state needs no read-modify-write
+//
+// A wait on a scheduler worker bound to its task's own token is routed (see StopRouter): the
+// worker runs the stop callback when it finds the source stopped, instead of a callback being
+// registered on the source. When the completion also comes on that thread, the wait touches
+// no lock and no atomic read-modify-write from start to end.
 #pragma once
 
 #include <corio/cancel.hpp>
@@ -58,8 +67,14 @@ class Operation {
             ThreadState& ts = thread_state();
             if (ts.executor != nullptr) abort_blocking_in_coroutine(wait_name());
             waker_.parker = ts.parker;
-            if (begin_wait(ts.task)) {
-                while ((bits_.load(std::memory_order_acquire) & done_bit) == 0) ts.parker->park();
+            if (begin_wait(ts)) {
+                if (local_) {
+                    while ((bits_.load(std::memory_order_relaxed) & done_bit) == 0)
+                        ts.parker->park_local();
+                } else {
+                    while ((bits_.load(std::memory_order_acquire) & done_bit) == 0)
+                        ts.parker->park();
+                }
             }
             end_wait();
         }
@@ -75,7 +90,7 @@ class Operation {
         resumption_.task = ts.task;
         resumption_.executor = ts.executor;
         waker_.resumption = &resumption_;
-        return begin_wait(ts.task);
+        return begin_wait(ts);
     }
     decltype(auto) await_resume() {
         end_wait();
@@ -89,6 +104,12 @@ class Operation {
     void complete(Status s) noexcept {
         status_ = s;
         Waker w = waker_;  // the waiter may free this operation once done_bit is visible
+        if (local_) {  // the waiter and every completer run on this thread
+            const std::uint8_t b = bits_.load(std::memory_order_relaxed);
+            bits_.store(b | done_bit, std::memory_order_relaxed);
+            if ((b & armed_bit) != 0) w.wake_local();
+            return;
+        }
         if ((bits_.fetch_or(done_bit, std::memory_order_acq_rel) & armed_bit) != 0) w.wake();
     }
 
@@ -107,15 +128,46 @@ class Operation {
     const Derived& derived_const() const noexcept { return static_cast<const Derived&>(*this); }
 
     /// Returns true when the caller must wait for complete().
-    bool begin_wait(TaskHeader* task) {
-        if (!bound_) token_ = current_wait_token();
+    bool begin_wait(const ThreadState& ts) {
+        TaskHeader* const task = ts.task;
+        // The task's own token, or none when shielded (current_wait_token, inline).
+        if (!bound_) token_ = task->shield_depth == 0 ? stop_token(&task->stop) : stop_token();
         if (!Derived::forwards_cancel && token_.stop_requested()) {
             status_ = Status::canceled;
             return false;
         }
         task_ = task;
-        if (token_.stop_possible()) registered_ = token_.source()->try_add_callback(&callback_);
-        derived().arm();
+        if (token_.stop_possible()) {
+            inplace_stop_source* source = token_.source();
+            RoutedWaits* waits = ts.routed;
+            routed_.callback = &callback_;
+            routed_.source = source;
+            // The task's own source, on a worker of the backend that routes it: routed. (Its
+            // waits then all run on the worker that started the task, which the router
+            // reports to first.)
+            if (waits != nullptr && source == &task->stop && source->router() != nullptr &&
+                source->router() == waits->router() && waits->add(routed_)) {
+                // Stopped from now on, the worker finds it and runs the callback; stopped
+                // already (the worker may have looked before it was indexed), it runs here.
+                if (source->stop_requested()) {
+                    waits->remove(routed_);
+                    on_stop(&callback_);
+                }
+            } else {
+                registered_ = token_.source()->try_add_callback(&callback_);
+            }
+        }
+        try {
+            derived().arm();
+        } catch (...) {
+            unregister();  // nothing may point at this operation once the exception leaves
+            throw;
+        }
+        // Everything that touches the state from now on runs on this thread: plain loads and
+        // stores are enough.
+        if constexpr (requires(const Derived& d) { d.completes_here(); }) {
+            if (!registered_ && derived_const().completes_here()) local_ = true;
+        }
         // Published once registered (a waiter seen as parked on a mutex is in its queue), and
         // before the armed bit, after which a resumed waiter may own this memory again.
         task_->set_waiting(derived().wait_info());
@@ -129,17 +181,28 @@ class Operation {
                 s = bits_.load(std::memory_order_acquire);
                 continue;
             }
+            if (local_) {
+                bits_.store(s | armed_bit, std::memory_order_relaxed);
+                return true;
+            }
             if (bits_.compare_exchange_weak(s, s | armed_bit, std::memory_order_acq_rel,
                                             std::memory_order_acquire))
                 return true;
         }
     }
 
-    void end_wait() noexcept {
+    /// Takes the stop callback out of the worker's index or the source, whichever has it.
+    void unregister() noexcept {
+        if (routed_.list != nullptr) routed_.list->remove(routed_);  // unless the worker ran it
         if (registered_) {
-            token_.source()->remove_callback(&callback_);
+            token_.source()->remove_callback(&callback_);  // waits for a callback running now
             registered_ = false;
         }
+        local_ = false;  // after: a registered callback reads it
+    }
+
+    void end_wait() noexcept {
+        unregister();
         if (task_ != nullptr) {
             task_->clear_waiting();
             task_ = nullptr;
@@ -148,6 +211,12 @@ class Operation {
 
     static void on_stop(StopCallbackBase* cb) noexcept {
         auto* self = static_cast<Callback*>(cb)->op;
+        if (self->local_) {
+            const std::uint8_t b = self->bits_.load(std::memory_order_relaxed);
+            self->bits_.store(b | cancel_bit, std::memory_order_relaxed);
+            if ((b & armed_bit) != 0) self->derived().try_cancel();
+            return;
+        }
         if ((self->bits_.fetch_or(cancel_bit, std::memory_order_acq_rel) & armed_bit) != 0)
             self->derived().try_cancel();
     }
@@ -161,11 +230,13 @@ class Operation {
     Status status_ = Status::pending;
     bool bound_ = false;
     bool registered_ = false;
+    bool local_ = false;  // waiter, completion and cancel all on this thread (see complete)
     stop_token token_;
     TaskHeader* task_ = nullptr;
     Waker waker_;
     Resumption resumption_;
     Callback callback_{this};
+    RoutedWait routed_;
 };
 
 }  // namespace corio::detail

@@ -12,6 +12,7 @@
 namespace corio::detail {
 
 struct TaskHeader;
+class RoutedWaits;
 
 /// An intrusive unit of work queued on an executor: a task to start or a coroutine to resume.
 /// Never allocated per enqueue: it lives in the task header or in the awaitable.
@@ -40,6 +41,10 @@ class Parker {
   public:
     virtual void park() noexcept = 0;
     virtual void unpark() noexcept = 0;
+    /// As park and unpark, for a waiter whose one waker runs on its own thread (a fiber waiting
+    /// for a ring operation of its worker): a fiber needs no atomic permit then.
+    virtual void park_local() noexcept { park(); }
+    virtual void unpark_local() noexcept { unpark(); }
 
   protected:
     ~Parker() = default;
@@ -51,6 +56,7 @@ struct ThreadState {
     TaskHeader* task = nullptr;      // the current task (the thread's root task when none)
     Parker* parker = nullptr;        // how plain code on this thread blocks
     Executor* executor = nullptr;    // set while a coroutine runs: plain waits are forbidden
+    RoutedWaits* routed = nullptr;   // on a scheduler worker: its routed waits (see StopRouter)
 };
 
 CORIO_EXPORT ThreadState& thread_state() noexcept;
@@ -83,9 +89,17 @@ struct Waker {
         else
             parker->unpark();
     }
+    /// The same, from the waiter's own thread, for a waiter parked with park_local.
+    void wake_local() const noexcept {
+        if (resumption != nullptr)
+            resumption->executor->post(resumption);
+        else
+            parker->unpark_local();
+    }
 };
 
-/// Sets the thread's state for a scope and restores it after.
+/// Sets the thread's state for a scope and restores it after (not `routed`, which belongs to
+/// the thread: its worker may have been bound or unbound meanwhile).
 class ThreadStateScope {
   public:
     ThreadStateScope(TaskHeader* task, Parker* parker, Executor* executor) noexcept
@@ -96,7 +110,11 @@ class ThreadStateScope {
     }
     ThreadStateScope(const ThreadStateScope&) = delete;
     ThreadStateScope& operator=(const ThreadStateScope&) = delete;
-    ~ThreadStateScope() { state_ = saved_; }
+    ~ThreadStateScope() {
+        state_.task = saved_.task;
+        state_.parker = saved_.parker;
+        state_.executor = saved_.executor;
+    }
 
   private:
     ThreadState& state_;

@@ -53,14 +53,36 @@ struct IoUring::Impl final : detail::RingHost {
         Impl& impl_;
     };
 
+    /// Cancellation of a task's waits goes through the worker that runs them: no callback is
+    /// registered on the task's stop source per wait.
+    class Router final : public detail::StopRouter {
+      public:
+        explicit Router(Impl& impl) noexcept : impl_(impl) {}
+        void stop_requested(const inplace_stop_source& source) noexcept override {
+            // A task a worker started waits only there. One that has not started (or runs
+            // inline on some worker's thread) may wait on any: each looks the source up in its
+            // own index.
+            if (void* hint = source.route_hint()) {
+                static_cast<detail::Worker*>(hint)->report_stopped(source);
+                return;
+            }
+            for (auto& w : impl_.workers) w->report_stopped(source);
+        }
+
+      private:
+        Impl& impl_;
+    };
+
     Impl(IoUring& owner, const Options& o)
-        : self(owner), options(o), fibers(o.guard_pages, o.cached_fibers), driver(*this) {}
+        : self(owner), options(o), fibers(o.guard_pages, o.cached_fibers), driver(*this),
+          router(*this) {}
 
     IoUring& self;
     Options options;
     detail::FiberPool fibers;
     std::vector<std::unique_ptr<RingWorker>> workers;
     OwnerDriver driver;
+    Router router;
 
     // Tasks that have not started: a doubly linked list, so try_claim can unlink one.
     detail::SpinLock queue_mutex;
@@ -135,6 +157,8 @@ struct IoUring::Impl final : detail::RingHost {
             }
         }
     }
+
+    detail::StopRouter* stop_router() noexcept override { return &router; }
 
     bool stealable_for(const RingWorker& me) const noexcept override {
         for (const auto& w : workers)
@@ -219,6 +243,7 @@ IoUring::IoUring(Options options) : impl_(std::make_unique<Impl>(*this, options)
     for (unsigned i = 0; i < n; ++i)
         impl_->workers.push_back(std::make_unique<Impl::RingWorker>(
             *impl_, *this, config, impl_->fibers, options.ring_entries));
+    set_stop_router(&impl_->router);
     if (options.threads == 0) return;
 
     // Each ring is created on its worker's thread; wait for all of them, and fail as a whole.
@@ -274,6 +299,7 @@ IoUring::~IoUring() {
             Impl::RingWorker& w = *impl.workers.front();
             while (orphans() != 0) {
                 const bool more = w.turn();
+                if (orphans() == 0) break;  // the last one ended in that turn: nothing wakes a wait
                 w.wait(!more);
             }
             check_unreferenced();

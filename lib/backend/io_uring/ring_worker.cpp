@@ -61,7 +61,7 @@ void probe_io_uring() {
 
 RingWorker::RingWorker(RingHost& host, Backend& backend, const Config& config, FiberPool& fibers,
                        unsigned ring_entries)
-    : Worker(config, fibers), host_(host), entries_(ring_entries) {
+    : Worker(config, fibers, host.stop_router()), host_(host), entries_(ring_entries) {
     backend_ = &backend;
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
@@ -76,6 +76,11 @@ void RingWorker::attach() {
     bind_thread();
     flags_ = init_ring(ring_, entries_);
     ring_ready_ = true;
+    // io_uring_enter then finds the ring by its registered index instead of looking its file
+    // descriptor up on every call (Linux 5.18); an older kernel refuses, and nothing changes.
+#ifdef CORIO_HAVE_REGISTER_RING_FD
+    io_uring_register_ring_fd(&ring_);
+#endif
 }
 
 void RingWorker::detach() noexcept {
@@ -261,6 +266,9 @@ void RingWorker::wait(bool block) noexcept {
     arm_wake_read();
     if (block) {
         host_.idle_workers.fetch_add(1, std::memory_order_seq_cst);
+        // While it sleeps no wait is added or removed: a stop reported meanwhile needs a
+        // wake-up only if there are routed waits to look at.
+        publish_routed_waits();
         // Pairs with post() and request_cancel(): either they see this worker asleep and wake
         // it, or this sees their work now.
         sleeping_.store(true, std::memory_order_seq_cst);

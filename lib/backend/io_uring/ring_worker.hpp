@@ -33,6 +33,8 @@ class RingHost {
     [[nodiscard]] virtual bool stealable_for(const RingWorker& me) const noexcept = 0;
     /// Wakes an idle worker other than the caller's, if there is one not being woken already.
     virtual void wake_idle_worker() noexcept = 0;
+    /// Routes the cancellation of the backend's tasks' waits through the workers.
+    virtual StopRouter* stop_router() noexcept = 0;
 
     /// Workers blocked in their ring now (a hint for spawns: queue where an idle one sees it).
     std::atomic<unsigned> idle_workers{0};

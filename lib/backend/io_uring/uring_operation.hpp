@@ -33,11 +33,15 @@ class UringOperation : public Operation<Derived>, private RingCompletion {
         : RingCompletion(&on_cqe_thunk), backend_(&backend) {}
 
     bool try_now() noexcept { return false; }
+    /// Submitted on the waiter's own worker: its CQE is reaped there, and a routed cancel
+    /// runs there too.
+    [[nodiscard]] bool completes_here() const noexcept { return local_; }
 
     void arm() {
         user_data_ = make_user_data(this);
         if (RingWorker* w = current_ring_worker(backend_)) {
             owner_ = w;
+            local_ = true;
             submit();
             return;
         }
@@ -89,6 +93,7 @@ class UringOperation : public Operation<Derived>, private RingCompletion {
     RingWorker* owner_ = nullptr;
     std::uint64_t user_data_ = 0;
     std::atomic<bool> cancel_requested_{false};
+    bool local_ = false;
     int res_ = 0;
     unsigned flags_ = 0;
     SubmitNode submit_node_;
