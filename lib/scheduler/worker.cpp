@@ -437,6 +437,7 @@ void Worker::add_timer(TimerNode& node) {
         std::lock_guard lock(timer_mutex_);
         node.owner = this;
         earliest = timers_.push(node);
+        timer_count_.store(timers_.size(), std::memory_order_seq_cst);
     }
     if (earliest && t_worker != this && sleeping_.load(std::memory_order_seq_cst)) wake();
 }
@@ -448,6 +449,7 @@ bool Worker::cancel_timer(TimerNode& node) noexcept {
         std::lock_guard lock(w->timer_mutex_);
         if (w->timers_.contains(node)) {
             w->timers_.remove(node);
+            w->timer_count_.store(w->timers_.size(), std::memory_order_relaxed);
             return true;
         }
     }
@@ -457,6 +459,9 @@ bool Worker::cancel_timer(TimerNode& node) noexcept {
 }
 
 std::int64_t Worker::next_deadline_ns() noexcept {
+    // No lock when there is no timer. seq_cst: called after the owner announced its sleep,
+    // against add_timer's count then its check of that announcement (it wakes the sleeper).
+    if (timer_count_.load(std::memory_order_seq_cst) == 0) return 0;
     std::lock_guard lock(timer_mutex_);
     if (timers_.empty()) return 0;
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -465,11 +470,13 @@ std::int64_t Worker::next_deadline_ns() noexcept {
 }
 
 void Worker::fire_due_timers() noexcept {
+    if (timer_count_.load(std::memory_order_relaxed) == 0) return;  // seen at the next turn
     std::unique_lock lock(timer_mutex_);
     if (timers_.empty()) return;
     const auto now = std::chrono::steady_clock::now();
     while (!timers_.empty() && timers_.top()->deadline <= now) {
         TimerNode* top = timers_.pop();
+        timer_count_.store(timers_.size(), std::memory_order_relaxed);
         firing_.store(top, std::memory_order_relaxed);
         lock.unlock();
         top->fire(top);

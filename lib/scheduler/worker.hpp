@@ -236,6 +236,7 @@ class Worker : public Executor {
 
     std::mutex timer_mutex_;
     TimerHeap timers_;
+    std::atomic<std::size_t> timer_count_{0};  // timers_.size(), written under the mutex
     std::atomic<TimerNode*> firing_{nullptr};
 };
 

@@ -73,7 +73,7 @@ class ThrowingArm final : public corio::detail::Operation<ThrowingArm> {
     [[nodiscard]] corio::detail::WaitInfo wait_info() const noexcept {
         return {corio::detail::WaitKind::io, -1, {}};
     }
-    void take_result() {}
+    void take_result() const { throw_if_canceled(); }
 };
 
 struct Pipe {
@@ -331,10 +331,13 @@ TEST_P(RingOp, AnOperationWhoseArmThrowsLeavesNothingRegistered) {
     corio::Io io = ring->io();
     Pipe p;
     char buf[4];
-    auto f = io.async([io, &p, &buf] {
+    std::atomic<bool> armed_all{false};
+    auto f = io.async([io, &p, &buf, &armed_all] {
         for (int i = 0; i < 100; ++i) EXPECT_THROW(ThrowingArm().await(), std::runtime_error);
+        armed_all = true;
         return ReadOperation(io, p.fds[0], buf, sizeof buf).await();
     });
+    while (!armed_all) io.sleep(1ms).await();
     io.sleep(1ms).await();
     EXPECT_THROW(f.cancel(), corio::Canceled);
 }

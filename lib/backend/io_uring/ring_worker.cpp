@@ -127,8 +127,8 @@ void RingWorker::wake() noexcept {
     [[maybe_unused]] const ssize_t n = ::write(efd_, &one, sizeof one);
 }
 
-io_uring_sqe* RingWorker::get_sqe() noexcept {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+io_uring_sqe* RingWorker::get_sqe_after_submit() noexcept {
+    io_uring_sqe* sqe = nullptr;
     while (sqe == nullptr) {  // full: submit what is queued and retry
         const int rc = io_uring_submit(&ring_);
         if (rc == -EBUSY || rc == -EAGAIN) reap();  // completions must make room first

@@ -83,7 +83,16 @@ class RingWorker final : public Worker {
 
     // ---- ring operations (owner thread) ------------------------------------------------------
     /// A submission queue entry; when the queue is full it is submitted first (never a hang).
-    io_uring_sqe* get_sqe() noexcept;
+    io_uring_sqe* get_sqe() noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        return sqe != nullptr ? sqe : get_sqe_after_submit();
+    }
+    /// The user_data of an operation whose state is `c`, submitted here: its address and a
+    /// 16-bit generation from this worker's count.
+    std::uint64_t tag(const RingCompletion* c) noexcept {
+        ++generation_;
+        return reinterpret_cast<std::uintptr_t>(c) | static_cast<std::uint64_t>(generation_) << 48;
+    }
     /// An operation was prepared: its completion is awaited.
     void note_submitted() noexcept { ++inflight_; }
     /// Cancels the operation with this user_data on this ring; from any thread.
@@ -126,6 +135,7 @@ class RingWorker final : public Worker {
         RingTimer* next_free = nullptr;
     };
 
+    io_uring_sqe* get_sqe_after_submit() noexcept;
     void arm_wake_read() noexcept;
     void issue_cancels() noexcept;
     void reap() noexcept;
@@ -140,6 +150,7 @@ class RingWorker final : public Worker {
     std::uint64_t wake_buffer_ = 0;
     bool wake_armed_ = false;
     unsigned inflight_ = 0;
+    std::uint16_t generation_ = 0;  // of the user_data of operations submitted here
     std::atomic<bool> stop_{false};
     std::atomic<bool> wake_pending_{false};
 

@@ -38,13 +38,14 @@ class UringOperation : public Operation<Derived>, private RingCompletion {
     [[nodiscard]] bool completes_here() const noexcept { return local_; }
 
     void arm() {
-        user_data_ = make_user_data(this);
         if (RingWorker* w = current_ring_worker(backend_)) {
+            user_data_ = w->tag(this);
             owner_ = w;
             local_ = true;
             submit();
             return;
         }
+        user_data_ = make_user_data(this);
         owner_ = &submission_worker(*backend_);
         submit_node_.op = this;
         owner_->post(&submit_node_);
