@@ -232,7 +232,7 @@ Fiber* Worker::prepare_fiber(TaskHeader* t) noexcept {
     f->finished = false;
     t->stop.set_route_hint(this);
     f->guard.task_id = t->id;
-    f->state = ThreadState{t, f, nullptr, &stops_.waits()};
+    f->state = ThreadState{t, f, nullptr, nullptr};  // `routed` stays the thread's
     f->exceptions = ExceptionState{};
     make_context(f->context, f->stack, &fiber_main);
     f->context.owner = f;
@@ -266,7 +266,7 @@ void Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
         --w->budget_;
         w->pop_local();
         auto* to = static_cast<Fiber*>(next);
-        t_state = to->state;
+        copy_task_state(t_state, to->state);
         *w->exceptions_ = to->exceptions;
         w->running_ = to;
         w->retired_ = f;
@@ -295,8 +295,8 @@ void Worker::recycle(Fiber* f) noexcept {
 
 void Worker::switch_in(Fiber& f) noexcept {
     ThreadState& ts = t_state;
-    scheduler_state_ = ts;
-    ts = f.state;
+    copy_task_state(scheduler_state_, ts);
+    copy_task_state(ts, f.state);
     scheduler_exceptions_ = *exceptions_;
     *exceptions_ = f.exceptions;
     running_ = &f;
@@ -308,10 +308,10 @@ void Worker::switch_in(Fiber& f) noexcept {
     set_running_guard(nullptr);
     running_ = nullptr;
     if (!back->finished) {
-        back->state = ts;
+        copy_task_state(back->state, ts);
         back->exceptions = *exceptions_;
     }
-    ts = scheduler_state_;
+    copy_task_state(ts, scheduler_state_);
     *exceptions_ = scheduler_exceptions_;
     if (back->finished) recycle(back);
 }

@@ -39,6 +39,13 @@ struct ExceptionState {
 /// The worker the calling thread runs, or nullptr.
 CORIO_TLS extern constinit thread_local Worker* t_worker;
 
+/// Copies what a switch swaps: task, parker and executor (`routed` belongs to the thread).
+inline void copy_task_state(ThreadState& to, const ThreadState& from) noexcept {
+    to.task = from.task;
+    to.parker = from.parker;
+    to.executor = from.executor;
+}
+
 /// A stackful fiber running one plain task. It is its task's parker: `park` switches to the
 /// worker's scheduler, `unpark` (from any thread) queues it on its worker again. A started
 /// fiber only ever runs on its worker's thread.
@@ -187,7 +194,6 @@ class Worker : public Executor {
     void publish_routed_waits() noexcept {
         routed_while_sleeping_.store(stops_.waits().size(), std::memory_order_relaxed);
     }
-    std::atomic<std::size_t> routed_while_sleeping_{0};
     Config config_;
     Backend* backend_ = nullptr;
 
@@ -233,6 +239,7 @@ class Worker : public Executor {
     std::atomic<std::size_t> unstarted_count_{0};  // written under the lock, read by thieves
 
     StopReports stops_;  // routed waits: the index (owner), the reports (any thread)
+    std::atomic<std::size_t> routed_while_sleeping_{0};  // see publish_routed_waits
 
     std::mutex timer_mutex_;
     TimerHeap timers_;
@@ -265,8 +272,8 @@ inline void Worker::switch_out(Fiber& self) noexcept {
 
 inline void Worker::switch_to_fiber(Fiber& self, Fiber& to) noexcept {
     ThreadState& ts = t_state;
-    self.state = ts;
-    ts = to.state;
+    copy_task_state(self.state, ts);
+    copy_task_state(ts, to.state);
     self.exceptions = *exceptions_;
     *exceptions_ = to.exceptions;
     running_ = &to;
