@@ -61,8 +61,9 @@ class RoutedWaits {
     [[nodiscard]] StopRouter* router() const noexcept { return router_; }
     /// Indexes `w` (callback and source set); false when the index cannot grow (no memory).
     bool add(RoutedWait& w) noexcept {
-        if (size_ > mask_ && !grow()) [[unlikely]]
-            return false;
+        if (size_ > mask_ || (size_ * 8 < mask_ && mask_ >= min_shrink_mask)) [[unlikely]] {
+            if (!resize()) return false;
+        }
         RoutedWait*& head = buckets_[bucket_of(w.source)];
         w.prev = nullptr;
         w.next = head;
@@ -87,13 +88,17 @@ class RoutedWaits {
     /// The same for every wait whose source was stopped.
     CORIO_EXPORT void run_all_stopped() noexcept;
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::size_t buckets() const noexcept { return mask_ + 1; }
 
   private:
     [[nodiscard]] std::size_t bucket_of(const inplace_stop_source* s) const noexcept {
         return static_cast<std::size_t>(
             (reinterpret_cast<std::uintptr_t>(s) * 0x9e3779b97f4a7c15ULL) >> shift_);
     }
-    CORIO_EXPORT bool grow() noexcept;
+    /// Doubles the buckets when full, or shrinks them to fit after a storm of waits ended (so
+    /// a scan of every wait stays proportional to the waits); false if it could not allocate.
+    CORIO_EXPORT bool resize() noexcept;
+    static constexpr std::size_t min_shrink_mask = 1023;
 
     StopRouter* router_;
     RoutedWait** buckets_ = nullptr;

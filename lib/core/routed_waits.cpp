@@ -22,10 +22,14 @@ RoutedWaits::RoutedWaits(StopRouter* router) : router_(router) {
 
 RoutedWaits::~RoutedWaits() { delete[] buckets_; }
 
-bool RoutedWaits::grow() noexcept {
-    const std::size_t n = (mask_ + 1) * 2;
+bool RoutedWaits::resize() noexcept {
+    std::size_t n = (mask_ + 1) * 2;
+    if (size_ <= mask_) {  // shrinking: to twice the waits, at least the initial size
+        n = initial_buckets;
+        while (n < size_ * 2) n *= 2;
+    }
     auto* fresh = new (std::nothrow) RoutedWait*[n]();
-    if (fresh == nullptr) return false;
+    if (fresh == nullptr) return size_ <= mask_;  // a failed shrink leaves room enough
     RoutedWait** old = buckets_;
     const std::size_t old_n = mask_ + 1;
     buckets_ = fresh;

@@ -97,4 +97,35 @@ TEST_F(RoutedWaitsTest, MoreReportsThanItKeepsMakeTheOwnerLookAtEveryWait) {
     EXPECT_EQ(waiters[3]->runs, 1);
 }
 
+TEST(RoutedWaitsResize, TheIndexGrowsForAStormAndShrinksAfterIt) {
+    NoRouter router;
+    corio::detail::RoutedWaits waits(&router);
+    constexpr int n = 5000;
+    std::unique_ptr<inplace_stop_source[]> sources(new inplace_stop_source[n]);
+    std::vector<std::unique_ptr<Waiter>> ws;
+    for (int i = 0; i < n; ++i) {
+        auto w = std::make_unique<Waiter>();
+        w->routed.callback = w.get();
+        w->routed.source = &sources[i];
+        ASSERT_TRUE(waits.add(w->routed));
+        ws.push_back(std::move(w));
+    }
+    EXPECT_GE(waits.buckets(), static_cast<std::size_t>(n));
+    for (int i = 10; i < n; ++i) waits.remove(ws[i]->routed);
+    auto extra = std::make_unique<Waiter>();
+    extra->routed.callback = extra.get();
+    extra->routed.source = &sources[n - 1];
+    ASSERT_TRUE(waits.add(extra->routed));  // the first add after the storm shrinks the index
+    EXPECT_LT(waits.buckets(), static_cast<std::size_t>(1024));
+    EXPECT_EQ(waits.size(), 11u);
+    // Every wait left is still found under its source.
+    for (int i = 0; i < 10; ++i) sources[i].request_stop();
+    sources[n - 1].request_stop();
+    for (int i = 0; i < 10; ++i) waits.run_stopped(&sources[i]);  // found by its bucket
+    waits.run_stopped(&sources[n - 1]);
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(ws[i]->runs, 1) << i;
+    EXPECT_EQ(extra->runs, 1);
+    EXPECT_EQ(waits.size(), 0u);
+}
+
 }  // namespace
