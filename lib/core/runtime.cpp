@@ -50,11 +50,7 @@ TaskHeader& current_task() noexcept {
     return *thread_state().task;
 }
 
-stop_token current_wait_token() noexcept {
-    TaskHeader& t = current_task();
-    if (t.shield_depth != 0) return {};
-    return stop_token(&t.stop);
-}
+stop_token current_wait_token() noexcept { return wait_token_of(current_task()); }
 
 void abort_blocking_in_coroutine(const char* what) noexcept {
     TaskHeader& t = current_task();

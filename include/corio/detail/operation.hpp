@@ -130,8 +130,7 @@ class Operation {
     /// Returns true when the caller must wait for complete().
     bool begin_wait(const ThreadState& ts) {
         TaskHeader* const task = ts.task;
-        // The task's own token, or none when shielded (current_wait_token, inline).
-        if (!bound_) token_ = task->shield_depth == 0 ? stop_token(&task->stop) : stop_token();
+        if (!bound_) token_ = wait_token_of(*task);
         if (!Derived::forwards_cancel && token_.stop_requested()) {
             status_ = Status::canceled;
             return false;

@@ -114,7 +114,12 @@ CORIO_EXPORT void group_member_finished(TaskHeader* t) noexcept;
 /// Starts a queued task on the calling thread (a worker, or an awaiter that claimed it).
 CORIO_EXPORT void run_task_here(TaskHeader* t) noexcept;
 
-/// The token waits of the current task read: none while a CancelShield is active.
+/// The token waits of `t` read: its own, or none while a CancelShield is active.
+inline stop_token wait_token_of(TaskHeader& t) noexcept {
+    return t.shield_depth == 0 ? stop_token(&t.stop) : stop_token();
+}
+
+/// wait_token_of the current task.
 CORIO_EXPORT stop_token current_wait_token() noexcept;
 
 }  // namespace corio::detail
