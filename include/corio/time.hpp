@@ -12,6 +12,12 @@
 
 namespace corio {
 
+class YieldOperation;
+namespace detail {
+/// The body of YieldOperation::await (see lib/core/time.cpp).
+void yield_await(YieldOperation& op);
+}  // namespace detail
+
 /// Waits until a deadline on the backend's clock. Completes inline when the deadline has passed
 /// (ignoring a pending cancellation then); otherwise suspends the fiber or coroutine (blocks a
 /// plain thread) and is resumed by the backend's timer. Cancelling it (the task, or the
@@ -60,6 +66,8 @@ class [[nodiscard]] CORIO_EXPORT YieldOperation {
     void await_resume() const;
 
   private:
+    friend void detail::yield_await(YieldOperation& op);
+
     Backend* backend_;
     bool canceled_ = false;
     detail::Resumption resumption_;
