@@ -9,8 +9,6 @@
 
 #include <pthread.h>
 
-#include <cstdio>
-#include <cstdlib>
 
 
 #ifdef CORIO_ASAN
@@ -35,45 +33,26 @@ namespace bc = boost::context::detail;
 
 namespace {
 
-/// jump_fcontext(to, data), entered without a `call`.
-///
-/// jump_fcontext resumes the other context with an indirect jmp, not a ret, so a `call` into
-/// it leaves a return-stack-buffer entry that is never popped: every return the resumed
-/// context makes after landing is then mispredicted (about 20 cycles each, four per yield on
-/// corio's path). Pushing the return address and jumping keeps the buffer as the suspended
-/// context left it; two fibers that switch on the same path then find their own returns in it.
-inline bc::transfer_t jump(bc::fcontext_t to, void* data) noexcept {
-#if defined(__x86_64__) && defined(__linux__)
-    register void* fctx asm("rdi") = to;
-    register void* arg asm("rsi") = data;
-    register void* from_fctx asm("rax");
-    register void* from_data asm("rdx");
-    // The red zone of this function is stepped over: the pushed address must not land in it.
-    // What jump_fcontext preserves is what the landing context saved: rbx, rbp, r12-r15, the
-    // MXCSR and the x87 control word; everything else is clobbered.
-    asm volatile(
-        "lea -128(%%rsp), %%rsp\n\t"
-        "lea 1f(%%rip), %%rax\n\t"
-        "push %%rax\n\t"
-        "jmp jump_fcontext@PLT\n\t"
-        "1:\n\t"
-        "lea 128(%%rsp), %%rsp\n\t"
-        : "=a"(from_fctx), "=d"(from_data), "+D"(fctx), "+S"(arg)
-        :
-        : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3",
-          "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
-          "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
-    return bc::transfer_t{from_fctx, from_data};
-#else
-    return bc::jump_fcontext(to, data);
-#endif
+/// Switches from `self` to `to` for good: `self` has ended.
+#ifdef CORIO_INLINE_SWITCH
+[[noreturn]] inline void exit_to(Context& self, Context& to) noexcept {
+    Switch sw{&self, &to};
+    jump(to.fctx, &sw);
+    __builtin_unreachable();
 }
-
-/// What a jump carries: who jumped and where to.
-struct Switch {
-    Context* from;
-    Context* to;
-};
+#else
+CORIO_SWITCH_FN [[noreturn]] void exit_to(Context& self, Context& to) noexcept {
+    Switch sw{&self, &to};
+#ifdef CORIO_ASAN
+    __sanitizer_start_switch_fiber(nullptr, to.stack_bottom, to.stack_size);
+#endif
+#ifdef CORIO_TSAN
+    __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#endif
+    jump(to.fctx, &sw);
+    __builtin_unreachable();
+}
+#endif
 
 /// The first code a fiber runs.
 CORIO_SWITCH_FN void trampoline(bc::transfer_t t) noexcept {
@@ -84,9 +63,7 @@ CORIO_SWITCH_FN void trampoline(bc::transfer_t t) noexcept {
     Context* from = sw->from;
     Context* self = sw->to;
     from->fctx = t.fctx;
-    self->entry(self, from);
-    std::fputs("corio: a fiber body returned instead of switching away\n", stderr);
-    std::abort();
+    exit_to(*self, *self->entry(self, from));
 }
 
 }  // namespace
@@ -116,6 +93,7 @@ void make_context(Context& ctx, const Stack& stack, Context::Entry entry) noexce
     ctx.entry = entry;
 }
 
+#ifndef CORIO_INLINE_SWITCH
 CORIO_SWITCH_FN Context* switch_context(Context& self, Context& to) noexcept {
     Switch sw{&self, &to};
 #ifdef CORIO_ASAN
@@ -132,17 +110,7 @@ CORIO_SWITCH_FN Context* switch_context(Context& self, Context& to) noexcept {
     back->from->fctx = t.fctx;
     return back->from;
 }
+#endif
 
-CORIO_SWITCH_FN void exit_to(Context& self, Context& to) noexcept {
-    Switch sw{&self, &to};
-#ifdef CORIO_ASAN
-    __sanitizer_start_switch_fiber(nullptr, to.stack_bottom, to.stack_size);
-#endif
-#ifdef CORIO_TSAN
-    __tsan_switch_to_fiber(to.tsan_fiber, 0);
-#endif
-    jump(to.fctx, &sw);
-    __builtin_unreachable();
-}
 
 }  // namespace corio::detail

@@ -252,9 +252,10 @@ void Worker::start(TaskHeader* t) noexcept {
     switch_in(*prepare_fiber(t));
 }
 
-void Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
+Context* Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
     auto* f = static_cast<Fiber*>(self->owner);
     Worker* w = f->owner;
+    w->landed();  // a fiber that ended may have switched here, to a fiber that had not run
     const bool concurrent = f->task->concurrent;
     run_task_here(f->task);  // the task may be gone from here on
     w->task_returned(concurrent);
@@ -271,9 +272,9 @@ void Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
         w->running_ = to;
         w->retired_ = f;
         set_running_guard(&to->guard);
-        exit_to(f->context, to->context);
+        return &to->context;
     }
-    exit_to(f->context, w->scheduler_context_);
+    return &w->scheduler_context_;
 }
 
 void Worker::recycle(Fiber* f) noexcept {
@@ -317,8 +318,12 @@ void Worker::switch_in(Fiber& f) noexcept {
 }
 
 bool Worker::start_next_fiber(Fiber& self) noexcept {
-    TaskHeader* t = nullptr;
-    {
+    TaskHeader* t = next_unstarted_;
+    if (t != nullptr) {
+        // A coroutine starts on the scheduler's stack, not on a fiber's.
+        if (t->coroutine) return false;
+        take_next(t);
+    } else {
         std::lock_guard lock(unstarted_lock_);
         auto* front = static_cast<TaskHeader*>(unstarted_.front());
         // A coroutine starts on the scheduler's stack, not on a fiber's.
@@ -333,7 +338,23 @@ bool Worker::start_next_fiber(Fiber& self) noexcept {
 
 void Worker::suspend_fiber(Fiber& f) noexcept { switch_out(f); }
 
+bool Worker::start_awaited(TaskHeader* t) noexcept {
+    if (t->coroutine) return false;
+    if (!take_next(t) &&
+        (t->run_queue.load(std::memory_order_relaxed) != this || !claim_unstarted(t)))
+        return false;
+    push_local(prepare_fiber(t));
+    return true;
+}
+
 void Worker::push_unstarted(TaskHeader* t) noexcept {
+    // The slot keeps the spawn order: it takes a task only when none is queued, and is started
+    // first. `concurrent` tasks always go to the queue, where an idle worker can steal them.
+    if (next_unstarted_ == nullptr && !t->concurrent && unstarted_count() == 0) {
+        t->run_queue.store(nullptr, std::memory_order_relaxed);  // in no queue: others wait
+        next_unstarted_ = t;
+        return;
+    }
     std::lock_guard lock(unstarted_lock_);
     t->run_queue.store(this, std::memory_order_relaxed);
     unstarted_.push_back(t);
@@ -350,6 +371,10 @@ void Worker::take_queued(TaskHeader* t) noexcept {
 }
 
 TaskHeader* Worker::pop_unstarted() noexcept {
+    if (TaskHeader* t = next_unstarted_) {
+        take_next(t);
+        return t;
+    }
     if (unstarted_count() == 0) return nullptr;
     std::lock_guard lock(unstarted_lock_);
     auto* t = static_cast<TaskHeader*>(unstarted_.front());

@@ -137,7 +137,7 @@ class Worker : public Executor {
     /// Ready work, or tasks queued here that have not started.
     [[nodiscard]] bool has_ready() const noexcept {
         return !local_.empty() || inbox_.load(std::memory_order_acquire) != nullptr ||
-               unstarted_count() != 0 || stops_.pending();
+               has_unstarted_here() || stops_.pending();
     }
     /// Any thread: `source` (of a task of this backend) was stopped; this worker looks for its
     /// waits on it at its next turn.
@@ -151,11 +151,29 @@ class Worker : public Executor {
     // ---- tasks that have not started, spawned on this worker --------------------------------
     // Spawns on a worker queue their task here (one uncontended lock, no shared line); the
     // worker starts them, an awaiter on a worker may take one back, and an idle worker steals
-    // half of them.
+    // half of them. When that queue is empty, an `io.async` task waits in a slot of the owner
+    // instead (no lock at all): the task a fiber or coroutine spawns and then awaits, the
+    // commonest case, never touches the queue. Other workers do not see the slot; the owner
+    // starts it before its queue, at its next park or turn.
     /// On the owning thread: queues `t`.
     void push_unstarted(TaskHeader* t) noexcept;
+    /// On the owning thread: takes `t` if it waits in the slot, started.
+    bool take_next(TaskHeader* t) noexcept {
+        if (next_unstarted_ != t) return false;
+        next_unstarted_ = nullptr;
+        t->start_state.store(TaskHeader::started, std::memory_order_relaxed);
+        return true;
+    }
+    /// On the owning thread: tasks wait here, in the slot or the queue.
+    [[nodiscard]] bool has_unstarted_here() const noexcept {
+        return next_unstarted_ != nullptr || unstarted_count() != 0;
+    }
     /// Any thread: unlinks `t` if it is still queued here (an awaiter takes it back).
     bool claim_unstarted(TaskHeader* t) noexcept;
+    /// From a fiber of this worker about to wait for `t`: if `t` is a plain task queued here
+    /// that has not started, starts it (its fiber joins the ready queue, so it runs when the
+    /// fiber parks) and returns true.
+    bool start_awaited(TaskHeader* t) noexcept;
     /// On the owning thread: moves about half of `victim`'s queued tasks here; false if none.
     bool steal_unstarted(Worker& victim) noexcept;
     [[nodiscard]] std::size_t unstarted_count() const noexcept {
@@ -217,7 +235,7 @@ class Worker : public Executor {
     void take_queued(TaskHeader* t) noexcept;
     void recycle(Fiber* f) noexcept;
     void fire_due_timers() noexcept;
-    static void fiber_main(Context* self, Context* from) noexcept;
+    static Context* fiber_main(Context* self, Context* from) noexcept;
 
     RunnableQueue local_;  // owner only
     std::atomic<Runnable*> inbox_{nullptr};  // other threads push (LIFO), the owner drains
@@ -234,6 +252,7 @@ class Worker : public Executor {
     unsigned budget_ = 0;  // runnables and fiber-to-fiber switches left this turn
     FiberPool& fibers_;
 
+    TaskHeader* next_unstarted_ = nullptr;  // owner only: the slot (see push_unstarted)
     SpinLock unstarted_lock_;
     RunnableList unstarted_;
     std::atomic<std::size_t> unstarted_count_{0};  // written under the lock, read by thieves
@@ -264,7 +283,7 @@ inline void Worker::switch_out(Fiber& self) noexcept {
         return;
     }
     // Nothing ready: start a fiber that has not started yet, straight from this one.
-    if (next == nullptr && budget_ > 0 && unstarted_count() != 0 && start_next_fiber(self))
+    if (next == nullptr && budget_ > 0 && has_unstarted_here() && start_next_fiber(self))
         return;
     switch_context(self.context, scheduler_context_);
     landed();  // resumed by the scheduler, or by a fiber that ended

@@ -119,6 +119,158 @@ TEST(IoUringScheduler, AnIdleWorkerStealsTasksQueuedOnABusyOne) {
     EXPECT_GT(stolen, 0);
 }
 
+// ---- a task spawned and awaited on one worker -------------------------------------------------
+// A worker keeps the task an `io.async` spawns in a slot of its own while its queue is empty; a
+// fiber that awaits it starts it on its fiber at once, and the wait is local to the worker.
+
+TEST(IoUringScheduler, AConcurrentTaskOfABusyFiberIsStolenNotKeptInTheSlot) {
+    RING_OR_SKIP(ring, {.threads = 2});
+    Watchdog dog("the concurrent steal test", corio::test::patience(std::chrono::seconds(60)));
+    corio::Io io = ring->io();
+    // As in the stealing test: X busy, so the spawner's one task is queued on its own worker,
+    // which then stays busy; only a steal by X runs it.
+    std::atomic<bool> release_busy{false};
+    std::atomic<int> busy_running{0};
+    auto busy = io.concurrent([&] {
+        busy_running.fetch_add(1);
+        while (!release_busy.load()) std::this_thread::yield();
+    });
+    auto spawner = io.concurrent([&] {
+        const auto me = std::this_thread::get_id();
+        while (busy_running.load() == 0) std::this_thread::yield();
+        std::atomic<bool> ran{false};
+        std::atomic<bool> elsewhere{false};
+        auto task = io.concurrent([&] {
+            elsewhere.store(std::this_thread::get_id() != me);
+            ran.store(true);
+        });
+        release_busy.store(true);
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (!ran.load() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();  // the thread, not the fiber
+        task.await();
+        return elsewhere.load();
+    });
+    busy.await();
+    // Both may have started on one worker: then the task was queued on the other one.
+    EXPECT_TRUE(spawner.await());
+}
+
+class IoUringAwaitedHere : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(IoUringAwaitedHere, TheAwaitedTaskIsCancelledBeforeDuringAndAfterTheWait) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    Watchdog dog("the awaited-here cancel test", corio::test::patience(std::chrono::seconds(60)));
+    corio::Io io = ring->io();
+    auto sleeper = [io] {
+        io.sleep(1h).await();
+        return 1;
+    };
+    // Before: cancelled while it waits in the slot, it starts cancelled.
+    on_fiber(io, [&] {
+        auto f = io.async(sleeper);
+        f.request_cancel();
+        EXPECT_THROW(f.await(), corio::Canceled);
+        EXPECT_THROW(f.await(), corio::Canceled);  // idempotent
+    });
+    // Before, through the awaiter: a fiber whose own cancellation was requested forwards it.
+    {
+        std::atomic<bool> asked{false};
+        auto outer = io.concurrent([&] {
+            // Not io.yield(), itself a cancellation point: the thread spins until it sees it.
+            while (!io.cancel_requested()) std::this_thread::yield();
+            asked.store(true);
+            return io.async(sleeper).await();
+        });
+        outer.request_cancel();
+        EXPECT_THROW(outer.await(), corio::Canceled);
+        EXPECT_TRUE(asked.load());
+    }
+    // During, from another thread: the awaiter's cancellation reaches the running task. (With
+    // threads = 0 this thread drives the ring, so it cannot watch it meanwhile.)
+    if (GetParam() != 0) {
+        std::atomic<bool> child_started{false};
+        auto outer = io.concurrent([&] {
+            return io.async([&] {
+                       child_started.store(true);
+                       return sleeper();
+                   })
+                .await();
+        });
+        while (!child_started.load() ||
+               outer.task()->wait_kind.load() != corio::detail::WaitKind::future)
+            std::this_thread::sleep_for(1ms);
+        outer.request_cancel();
+        EXPECT_THROW(outer.await(), corio::Canceled);
+    }
+    // During, from a fiber: a sibling of the awaiter cancels it (on the same worker, unless an
+    // idle one took the awaiter).
+    on_fiber(io, [&] {
+        std::atomic<bool> child_started{false};
+        auto outer = io.async([&] {
+            return io.async([&] {
+                       child_started.store(true);
+                       return sleeper();
+                   })
+                .await();
+        });
+        while (!child_started.load() ||
+               outer.task()->wait_kind.load() != corio::detail::WaitKind::future)
+            io.yield().await();
+        outer.request_cancel();
+        EXPECT_THROW(outer.await(), corio::Canceled);
+    });
+    // After: the task ended and its result was taken; cancelling the awaiter changes nothing.
+    on_fiber(io, [&] {
+        auto f = io.async([] { return 7; });
+        EXPECT_EQ(f.await(), 7);
+        f.request_cancel();
+        EXPECT_EQ(f.await(), 7);
+        EXPECT_EQ(f.cancel(), 7);
+    });
+    // Many in a row, each spawned, awaited and ended on one worker.
+    on_fiber(io, [&] {
+        for (int i = 0; i < 2000; ++i) EXPECT_EQ(io.async([i] { return i; }).await(), i);
+    });
+}
+
+TEST_P(IoUringAwaitedHere, ASecondWaiterOnAnotherWorkerIsRefused) {
+    RING_OR_SKIP(ring, {.threads = GetParam()});
+    Watchdog dog("the second-waiter test", corio::test::patience(std::chrono::seconds(60)));
+    corio::Io io = ring->io();
+    // On a fiber that has started (with threads = 0 an awaiter that takes back a task that has
+    // not started runs it on its own thread instead).
+    corio::Event started;
+    auto outer = io.concurrent([&] {
+        started.set();
+        corio::Event release;
+        auto f = io.async([&] { release.wait(io).await(); return 3; });
+        // A sibling waits on the same future while this fiber does (a misuse): it is told so,
+        // whichever worker it runs on, and the first wait is not disturbed.
+        const corio::detail::TaskHeader* first = &corio::detail::current_task();
+        auto second = io.concurrent([&] {
+            while (first->wait_kind.load() != corio::detail::WaitKind::future)
+                io.yield().await();
+            try {
+                f.await();
+            } catch (const corio::UsageError&) {
+                release.set();
+                return true;
+            }
+            return false;
+        });
+        EXPECT_EQ(f.await(), 3);
+        EXPECT_TRUE(second.await());
+    });
+    started.wait(io).await();
+    outer.await();
+}
+
+INSTANTIATE_TEST_SUITE_P(, IoUringAwaitedHere, ::testing::Values(0u, 1u, 2u),
+                         [](const ::testing::TestParamInfo<unsigned>& info) {
+                             return "Threads" + std::to_string(info.param);
+                         });
+
 // ---- timers: IORING_OP_TIMEOUT on a worker ----------------------------------------------------
 
 corio::detail::RingWorker& this_worker(corio::IoUring& ring) {

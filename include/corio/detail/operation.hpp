@@ -19,9 +19,11 @@
 //   WaitInfo wait_info() const;  what the task waits on, for dumps
 //   R take_result();             the result; throws Canceled after complete(canceled)
 // and may provide:
-//   bool completes_here() const; after arm(): every completion and cancel attempt runs on the
+//   bool completes_here(const ThreadState& ts) const;
+//                                after arm(): every completion and cancel attempt runs on the
 //                                calling thread (a ring operation of the worker that runs the
-//                                waiter), so the state needs no read-modify-write
+//                                waiter, a task started on that worker), so the state needs no
+//                                read-modify-write
 //
 // A wait on a scheduler worker bound to its task's own token is routed (see StopRouter): the
 // worker runs the stop callback when it finds the source stopped, instead of a callback being
@@ -164,8 +166,8 @@ class Operation {
         }
         // Everything that touches the state from now on runs on this thread: plain loads and
         // stores are enough.
-        if constexpr (requires(const Derived& d) { d.completes_here(); }) {
-            if (!registered_ && derived_const().completes_here()) local_ = true;
+        if constexpr (requires(const Derived& d) { d.completes_here(ts); }) {
+            if (!registered_ && derived_const().completes_here(ts)) local_ = true;
         }
         // Published once registered (a waiter seen as parked on a mutex is in its queue), and
         // before the armed bit, after which a resumed waiter may own this memory again.

@@ -416,8 +416,15 @@ bool IoUring::try_claim(detail::TaskHeader& t) noexcept {
     // would nest on one small stack. What is left is the owning thread of `threads = 0`
     // outside any fiber, and coroutines awaited on a worker.
     Impl::RingWorker* me = impl.current_worker();
-    if (me == nullptr || (!t.coroutine && me->running_fiber() != nullptr)) return false;
+    if (me == nullptr) return false;
+    if (!t.coroutine && me->running_fiber() != nullptr) {
+        // A fiber starts it on its own fiber instead, if it is queued on this worker: it runs
+        // once the awaiter parks, and ends here, so the awaiter's wait is local.
+        me->start_awaited(&t);
+        return false;
+    }
     for (;;) {
+        if (me->take_next(&t)) break;  // in this worker's slot
         // Moves only while queued (a thief takes it), under the locks of the queues.
         void* queue = t.run_queue.load(std::memory_order_relaxed);
         if (queue == &impl) {

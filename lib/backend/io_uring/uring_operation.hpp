@@ -35,7 +35,7 @@ class UringOperation : public Operation<Derived>, private RingCompletion {
     bool try_now() noexcept { return false; }
     /// Submitted on the waiter's own worker: its CQE is reaped there, and a routed cancel
     /// runs there too.
-    [[nodiscard]] bool completes_here() const noexcept { return local_; }
+    [[nodiscard]] bool completes_here(const ThreadState& /*ts*/) const noexcept { return local_; }
 
     void arm() {
         if (RingWorker* w = current_ring_worker(backend_)) {
