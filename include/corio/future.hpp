@@ -47,12 +47,24 @@ class FutureWaitOperation : public Operation<FutureWaitOperation> {
     bool try_now() noexcept {
         return (task_->completion.load(std::memory_order_acquire) & TaskHeader::done_bit) != 0;
     }
-    void arm() noexcept {
+    void arm(const ThreadState& ts) noexcept {
         // One waiter at a time: the waiter slot is claimed first, then announced by waiter_bit.
         Listener* expected = nullptr;
         if (!task_->waiter.compare_exchange_strong(expected, &listener_, std::memory_order_acq_rel)) {
             misuse_ = (task_->completion.load(std::memory_order_acquire) & TaskHeader::done_bit) == 0;
             complete(Status::ok);
+            return;
+        }
+        if (completes_here(ts)) {
+            // The task ends on this thread, which alone writes the word meanwhile (its other
+            // writers are this waiter, the future's owner, and the task's end).
+            const std::uint32_t c = task_->completion.load(std::memory_order_relaxed);
+            if ((c & TaskHeader::done_bit) != 0) {
+                complete(Status::ok);
+                return;
+            }
+            task_->completion.store(c | TaskHeader::waiter_bit | TaskHeader::local_waiter_bit,
+                                    std::memory_order_relaxed);
             return;
         }
         if ((task_->completion.fetch_or(TaskHeader::waiter_bit, std::memory_order_acq_rel) &

@@ -82,7 +82,11 @@ void finish_task(TaskHeader* t) noexcept {
         return;
     }
     Backend* backend = t->backend;
-    const std::uint32_t prev = t->completion.fetch_or(TaskHeader::done_bit, std::memory_order_acq_rel);
+    std::uint32_t prev = t->completion.load(std::memory_order_relaxed);
+    if ((prev & TaskHeader::local_waiter_bit) != 0)  // its waiter runs on this thread
+        t->completion.store(prev | TaskHeader::done_bit, std::memory_order_relaxed);
+    else
+        prev = t->completion.fetch_or(TaskHeader::done_bit, std::memory_order_acq_rel);
     if ((prev & TaskHeader::detached_bit) != 0)
         backend->orphan_finished(*t);
     else if ((prev & TaskHeader::waiter_bit) != 0) {

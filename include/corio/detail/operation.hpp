@@ -13,7 +13,8 @@
 //
 // Derived provides:
 //   bool try_now();              complete without waiting if possible (true = done)
-//   void arm();                  register; may call complete() at once
+//   void arm();                  register; may call complete() at once (or arm(ts), given the
+//                                waiter's ThreadState)
 //   void try_cancel() noexcept;  remove the registration; if removed, complete(canceled)
 //                                (or make sure completion follows, e.g. after a relock)
 //   WaitInfo wait_info() const;  what the task waits on, for dumps
@@ -159,7 +160,10 @@ class Operation {
             }
         }
         try {
-            derived().arm();
+            if constexpr (requires(Derived& d) { d.arm(ts); })
+                derived().arm(ts);
+            else
+                derived().arm();
         } catch (...) {
             unregister();  // nothing may point at this operation once the exception leaves
             throw;

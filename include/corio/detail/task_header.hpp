@@ -60,6 +60,9 @@ struct TaskHeader : Runnable {
     // done bit, its waiter), and the spawner hands it to its group once it has stopped
     // watching it (the group frees a member as it takes it).
     static constexpr std::uint32_t inline_member_bit = 8;
+    // Set with waiter_bit by a waiter on the worker that runs the task: until the task is done,
+    // nothing but that thread writes the word, so the task finishes with a plain store.
+    static constexpr std::uint32_t local_waiter_bit = 16;
 
     // start states (for an awaiter claiming a task that has not started)
     static constexpr std::uint8_t queued = 0;
