@@ -9,7 +9,8 @@ namespace corio {
 
 namespace detail {
 
-void yield_await(YieldOperation& op) {
+// Called only from the thunk below (`used`: a link-time optimizer does not see asm references).
+[[gnu::used]] void yield_await(YieldOperation& op) {
     ThreadState& ts = thread_state_fast();
     if (ts.executor != nullptr) abort_blocking_in_coroutine("yield");
     const TaskHeader& t = *ts.task;
@@ -39,8 +40,11 @@ void yield_await(YieldOperation& op) {
 // The thunk calls the body with the stack aligned as at any call, then pops the caller's
 // return address and jumps to it. Its CFI describes the frame, so exceptions from the body
 // (Canceled) unwind through it.
+//
+// Shadow stacks: the `__CET__` guard leaves the thunk out of builds with -fcf-protection; a
+// library forced to be marked shadow-stack capable (-z shstk) without it would break here.
 asm(R"(
-    .text
+    .pushsection .text
     .globl _ZN5corio14YieldOperation5awaitEv
     .type _ZN5corio14YieldOperation5awaitEv, @function
     .p2align 4
@@ -53,9 +57,11 @@ _ZN5corio14YieldOperation5awaitEv:
     .cfi_adjust_cfa_offset -8
     popq %rcx
     .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rcx
     jmp *%rcx
     .cfi_endproc
     .size _ZN5corio14YieldOperation5awaitEv, .-_ZN5corio14YieldOperation5awaitEv
+    .popsection
 )");
 #else
 void YieldOperation::await() { detail::yield_await(*this); }

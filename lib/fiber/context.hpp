@@ -17,8 +17,9 @@
 #if defined(__x86_64__) && defined(__linux__)
 #define CORIO_JUMP_WITHOUT_CALL 1
 // Without sanitizers a switch is inlined where it is made (no call, no frame of its own);
-// with them it stays out of line, in a function TSan does not instrument.
-#if !defined(CORIO_ASAN) && !defined(CORIO_TSAN)
+// with them it stays out of line, in a function TSan does not instrument. Not with APX, whose
+// sixteen more general registers jump_fcontext does not save and the clobbers below omit.
+#if !defined(CORIO_ASAN) && !defined(CORIO_TSAN) && !defined(__APX_F__)
 #define CORIO_INLINE_SWITCH 1
 #endif
 #endif
@@ -85,7 +86,14 @@ inline boost::context::detail::transfer_t jump(boost::context::detail::fcontext_
         :
         : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3",
           "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
-          "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+          "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)"
+#ifdef __AVX512F__
+          // Built for AVX-512: the compiler may keep values in these across an inlined switch.
+          , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
+          "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1", "k2", "k3", "k4",
+          "k5", "k6", "k7"
+#endif
+    );
     return boost::context::detail::transfer_t{from_fctx, from_data};
 }
 #else

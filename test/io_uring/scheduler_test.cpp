@@ -83,32 +83,52 @@ TEST(IoUringScheduler, AParkingFiberStartsTheNextTaskInOrder) {
     });
 }
 
+/// A fiber that keeps its worker busy without giving the thread back, until released: while it
+/// runs (and the spawner's own fiber does the same) no worker is idle, so tasks a fiber spawns
+/// are queued on the spawner's worker, and only a steal by the busy one's worker runs them.
+class BusyWorker {
+  public:
+    explicit BusyWorker(corio::Io io)
+        : future_(io.concurrent([this] {
+              running_.store(true);
+              while (!released_.load()) std::this_thread::yield();
+          })) {}
+    void wait_running() const {
+        while (!running_.load()) std::this_thread::yield();
+    }
+    void release() { released_.store(true); }
+    void await() { future_.await(); }
+
+  private:
+    std::atomic<bool> running_{false};
+    std::atomic<bool> released_{false};
+    corio::Future<void> future_;
+};
+
+/// From a fiber: spins its thread (not the fiber, so its worker stays busy) until `done()` or
+/// 20 s passed.
+template <class Done>
+void spin_thread_until(Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+}
+
 TEST(IoUringScheduler, AnIdleWorkerStealsTasksQueuedOnABusyOne) {
     RING_OR_SKIP(ring, {.threads = 2});
     Watchdog dog("the stealing test", corio::test::patience(std::chrono::seconds(60)));
     corio::Io io = ring->io();
-    // Worker X runs `busy` until released, so that neither worker is idle when `spawner`
-    // queues its tasks: they are queued on the spawner's worker. The spawner then keeps its
-    // worker busy without yielding; only a steal by X can run them.
-    std::atomic<bool> release_busy{false};
-    std::atomic<int> busy_running{0};
     std::atomic<int> ran_elsewhere{0};
-    auto busy = io.concurrent([&] {
-        busy_running.fetch_add(1);
-        while (!release_busy.load()) std::this_thread::yield();
-    });
+    BusyWorker busy(io);
     auto spawner = io.concurrent([&] {
         const auto me = std::this_thread::get_id();
-        while (busy_running.load() == 0) std::this_thread::yield();
+        busy.wait_running();
         std::vector<corio::Future<void>> tasks;
         for (int i = 0; i < 64; ++i)
             tasks.push_back(io.async([&ran_elsewhere, me] {
                 if (std::this_thread::get_id() != me) ran_elsewhere.fetch_add(1);
             }));
-        release_busy.store(true);
-        const auto deadline = std::chrono::steady_clock::now() + 20s;
-        while (ran_elsewhere.load() == 0 && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::yield();  // the thread, not the fiber: this worker stays busy
+        busy.release();
+        spin_thread_until([&] { return ran_elsewhere.load() != 0; });
         const int stolen = ran_elsewhere.load();
         for (auto& t : tasks) t.await();
         return stolen;
@@ -127,33 +147,47 @@ TEST(IoUringScheduler, AConcurrentTaskOfABusyFiberIsStolenNotKeptInTheSlot) {
     RING_OR_SKIP(ring, {.threads = 2});
     Watchdog dog("the concurrent steal test", corio::test::patience(std::chrono::seconds(60)));
     corio::Io io = ring->io();
-    // As in the stealing test: X busy, so the spawner's one task is queued on its own worker,
-    // which then stays busy; only a steal by X runs it.
-    std::atomic<bool> release_busy{false};
-    std::atomic<int> busy_running{0};
-    auto busy = io.concurrent([&] {
-        busy_running.fetch_add(1);
-        while (!release_busy.load()) std::this_thread::yield();
-    });
+    // As in the stealing test, with one `concurrent` task, which an `async` one would not be:
+    // alone in an empty queue, it would wait in the spawner's slot.
+    BusyWorker busy(io);
     auto spawner = io.concurrent([&] {
         const auto me = std::this_thread::get_id();
-        while (busy_running.load() == 0) std::this_thread::yield();
+        busy.wait_running();
         std::atomic<bool> ran{false};
         std::atomic<bool> elsewhere{false};
         auto task = io.concurrent([&] {
             elsewhere.store(std::this_thread::get_id() != me);
             ran.store(true);
         });
-        release_busy.store(true);
-        const auto deadline = std::chrono::steady_clock::now() + 20s;
-        while (!ran.load() && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::yield();  // the thread, not the fiber
+        busy.release();
+        spin_thread_until([&] { return ran.load(); });
         task.await();
         return elsewhere.load();
     });
     busy.await();
     // Both may have started on one worker: then the task was queued on the other one.
     EXPECT_TRUE(spawner.await());
+}
+
+/// `spawn(body)` starts an awaiter that spawns a task sleeping for an hour and awaits it; once
+/// the task runs and the awaiter waits (`step()` between two looks), cancels the awaiter, whose
+/// wait forwards it: the awaiter ends with Canceled.
+template <class Spawn, class Step>
+void cancel_an_awaiter_while_it_waits(corio::Io io, Spawn spawn, Step step) {
+    std::atomic<bool> child_started{false};
+    auto outer = spawn([io, &child_started] {
+        return io.async([io, &child_started] {
+                     child_started.store(true);
+                     io.sleep(1h).await();
+                     return 1;
+                 })
+            .await();
+    });
+    while (!child_started.load() ||
+           outer.task()->wait_kind.load() != corio::detail::WaitKind::future)
+        step();
+    outer.request_cancel();
+    EXPECT_THROW(outer.await(), corio::Canceled);
 }
 
 class IoUringAwaitedHere : public ::testing::TestWithParam<unsigned> {};
@@ -188,37 +222,16 @@ TEST_P(IoUringAwaitedHere, TheAwaitedTaskIsCancelledBeforeDuringAndAfterTheWait)
     }
     // During, from another thread: the awaiter's cancellation reaches the running task. (With
     // threads = 0 this thread drives the ring, so it cannot watch it meanwhile.)
-    if (GetParam() != 0) {
-        std::atomic<bool> child_started{false};
-        auto outer = io.concurrent([&] {
-            return io.async([&] {
-                       child_started.store(true);
-                       return sleeper();
-                   })
-                .await();
-        });
-        while (!child_started.load() ||
-               outer.task()->wait_kind.load() != corio::detail::WaitKind::future)
-            std::this_thread::sleep_for(1ms);
-        outer.request_cancel();
-        EXPECT_THROW(outer.await(), corio::Canceled);
-    }
+    if (GetParam() != 0)
+        cancel_an_awaiter_while_it_waits(
+            io, [io](auto body) { return io.concurrent(std::move(body)); },
+            [] { std::this_thread::sleep_for(1ms); });
     // During, from a fiber: a sibling of the awaiter cancels it (on the same worker, unless an
     // idle one took the awaiter).
     on_fiber(io, [&] {
-        std::atomic<bool> child_started{false};
-        auto outer = io.async([&] {
-            return io.async([&] {
-                       child_started.store(true);
-                       return sleeper();
-                   })
-                .await();
-        });
-        while (!child_started.load() ||
-               outer.task()->wait_kind.load() != corio::detail::WaitKind::future)
-            io.yield().await();
-        outer.request_cancel();
-        EXPECT_THROW(outer.await(), corio::Canceled);
+        cancel_an_awaiter_while_it_waits(
+            io, [io](auto body) { return io.async(std::move(body)); },
+            [io] { io.yield().await(); });
     });
     // After: the task ended and its result was taken; cancelling the awaiter changes nothing.
     on_fiber(io, [&] {
