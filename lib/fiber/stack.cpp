@@ -63,8 +63,6 @@ std::size_t page_size() noexcept {
     return size;
 }
 
-char* Stack::bottom() const noexcept { return guarded ? base + page_size() : base; }
-
 Stack map_stack(std::size_t usable, bool guard) {
     const std::size_t page = page_size();
     const std::size_t mapped = usable + (guard ? page : 0);
@@ -74,6 +72,7 @@ Stack map_stack(std::size_t usable, bool guard) {
     Stack s;
     s.base = static_cast<char*>(p);
     s.mapped = mapped;
+    s.low = s.base + (guard ? page : 0);
     if (guard) {
         if (::mprotect(p, page, PROT_NONE) != 0) {
             const int err = errno;

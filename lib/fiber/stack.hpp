@@ -25,11 +25,12 @@ inline constexpr bool asan_build = false;
 struct Stack {
     char* base = nullptr;
     std::size_t mapped = 0;
+    char* low = nullptr;  // bottom(): above the guard page (read at every fiber start)
     bool guarded = false;
     void* tsan_fiber = nullptr;  // TSan's fiber handle, pooled with the stack
 
     [[nodiscard]] char* top() const noexcept { return base + mapped; }
-    [[nodiscard]] char* bottom() const noexcept;
+    [[nodiscard]] char* bottom() const noexcept { return low; }
     [[nodiscard]] std::size_t usable() const noexcept {
         return static_cast<std::size_t>(top() - bottom());
     }
