@@ -33,28 +33,8 @@ namespace bc = boost::context::detail;
 
 namespace {
 
-/// Switches from `self` to `to` for good: `self` has ended.
-#ifdef CORIO_INLINE_SWITCH
-[[noreturn]] inline void exit_to(Context& self, Context& to) noexcept {
-    Switch sw{&self, &to};
-    jump(to.fctx, &sw);
-    __builtin_unreachable();
-}
-#else
-CORIO_SWITCH_FN [[noreturn]] void exit_to(Context& self, Context& to) noexcept {
-    Switch sw{&self, &to};
-#ifdef CORIO_ASAN
-    __sanitizer_start_switch_fiber(nullptr, to.stack_bottom, to.stack_size);
-#endif
-#ifdef CORIO_TSAN
-    __tsan_switch_to_fiber(to.tsan_fiber, 0);
-#endif
-    jump(to.fctx, &sw);
-    __builtin_unreachable();
-}
-#endif
-
-/// The first code a fiber runs.
+/// The first code a fiber runs: its body, then a switch to where the body says, again at every
+/// resumption.
 CORIO_SWITCH_FN void trampoline(bc::transfer_t t) noexcept {
 #ifdef CORIO_ASAN
     __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
@@ -63,7 +43,7 @@ CORIO_SWITCH_FN void trampoline(bc::transfer_t t) noexcept {
     Context* from = sw->from;
     Context* self = sw->to;
     from->fctx = t.fctx;
-    exit_to(*self, *self->entry(self, from));
+    for (;;) from = switch_context(*self, *self->entry(self, from));
 }
 
 }  // namespace

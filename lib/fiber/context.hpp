@@ -28,7 +28,7 @@ namespace corio::detail {
 
 /// A context: a thread's own stack, or a fiber's. Owner-thread only.
 struct Context {
-    /// A fiber's body; it returns the context to switch to for good when the fiber ends.
+    /// A fiber's body; it returns the context to switch to when it has run.
     using Entry = Context* (*)(Context* self, Context* from) noexcept;
 
     void* fctx = nullptr;              // saved registers while it does not run
@@ -44,11 +44,12 @@ struct Context {
 void init_thread_context(Context& ctx) noexcept;
 
 /// Prepares `ctx` to run `entry(ctx, from)` on `stack` at its first switch. When the entry
-/// returns a context, the fiber has ended: it switches there for good, and its stack may be
-/// reused by the context that lands.
+/// returns a context, the fiber switches there and is suspended between two runs of its body:
+/// the next switch to `ctx` runs `entry` again (a fiber reused without remaking its context),
+/// or `make_context` may prepare the stack afresh (nothing on it needs unwinding).
 ///
-/// The switch out is made by the first frame of the fiber, which was entered by a jump: every
-/// call the fiber made has returned by then, so the context that lands finds the CPU's return
+/// That switch is made by the first frame of the fiber, which was entered by a jump: every call
+/// the fiber made has returned by then, so the context that lands finds the CPU's return
 /// predictions as it left them.
 void make_context(Context& ctx, const Stack& stack, Context::Entry entry) noexcept;
 

@@ -133,6 +133,7 @@ void FiberPool::release(Fiber* f) noexcept {
     // Unmap outside the lock: in a process with several threads it flushes other CPUs' TLBs.
     unmap_stack(f->stack);
     f->stack = Stack{};
+    f->made = false;
     // The Fiber itself is kept until the pool goes: whoever completed the fiber's last wait
     // may still be inside its unpark (the fiber saw the done bit first), so the Fiber must
     // stay a Fiber; a late unpark then only leaves a permit, and waits re-check after a park.
@@ -234,8 +235,12 @@ Fiber* Worker::prepare_fiber(TaskHeader* t) noexcept {
     f->guard.task_id = t->id;
     f->state = ThreadState{t, f, nullptr, nullptr};  // `routed` stays the thread's
     f->exceptions = ExceptionState{};
-    make_context(f->context, f->stack, &fiber_main);
-    f->context.owner = f;
+    // A fiber that ran a body before is suspended in its first frame, ready to run the next.
+    if (!f->made) {
+        make_context(f->context, f->stack, &fiber_main);
+        f->context.owner = f;
+        f->made = true;
+    }
     return f;
 }
 

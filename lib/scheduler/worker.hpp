@@ -69,6 +69,7 @@ struct Fiber final : Runnable, Parker {
     ExceptionState exceptions;  // its exception state, likewise
     std::atomic<std::uint32_t> permit{0};  // empty / notified / parked
     bool finished = false;
+    bool made = false;  // its context is made (between two bodies once it has run one)
 };
 
 /// Fibers with their stacks, shared by a backend's workers: a fiber is taken when its task is
