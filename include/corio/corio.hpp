@@ -12,6 +12,7 @@
 #include <corio/io.hpp>
 #include <corio/io_uring.hpp>
 #include <corio/mutex.hpp>
+#include <corio/net.hpp>
 #include <corio/queue.hpp>
 #include <corio/select.hpp>
 #include <corio/semaphore.hpp>
