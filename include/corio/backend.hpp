@@ -16,6 +16,10 @@
 
 namespace corio {
 
+namespace detail {
+struct IoRequest;
+}  // namespace detail
+
 /// How a new task was asked for.
 enum class SpawnKind : unsigned char { async, concurrent };
 
@@ -24,7 +28,10 @@ enum class SpawnKind : unsigned char { async, concurrent };
 /// The task registry (for dumps, the destructor check and orphans) is shared by all backends.
 class CORIO_EXPORT Backend {
   public:
-    Backend() = default;
+    /// Sets SIGPIPE to be ignored when it has its default action (which kills the process):
+    /// a write to a closed pipe or socket then fails with EPIPE instead, as with Rust's and
+    /// Go's runtimes. A handler the program installed is left alone.
+    Backend();
     Backend(const Backend&) = delete;
     Backend& operator=(const Backend&) = delete;
     virtual ~Backend();
@@ -69,6 +76,20 @@ class CORIO_EXPORT Backend {
     /// The signal that interrupts a blocking system call made through this backend on cancel,
     /// or 0 when the backend does not make blocking calls on its threads.
     [[nodiscard]] virtual int interrupt_signal() const noexcept { return 0; }
+
+    // ---- I/O (see detail/io_request.hpp) --------------------------------------------------
+
+    /// Performs `r` (all its calls) at once on the calling thread when this backend does so
+    /// for the caller: true, with `r.res` the final result (-ECANCELED when `token` stopped it).
+    /// False: the operation is to be started with `io_start`. Default: every call is a blocking
+    /// system call made here (files never block for long; a backend without I/O of its own).
+    virtual bool io_now(detail::IoRequest& r, stop_token token);
+    /// Starts `r`; `r.finish` is called exactly once, on any thread, when it is done. Sets
+    /// `r.local` when every completion and cancel runs on the thread of `ts`.
+    virtual void io_start(detail::IoRequest& r, const detail::ThreadState& ts);
+    /// Cancels `r` if it is still running (it then finishes with -ECANCELED, or with the
+    /// result it had already got); any thread, at most until `finish` returned.
+    virtual void io_cancel(detail::IoRequest& r) noexcept;
 
     // ---- registry ---------------------------------------------------------------------------
 

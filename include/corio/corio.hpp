@@ -7,6 +7,7 @@
 #include <corio/condition.hpp>
 #include <corio/error.hpp>
 #include <corio/event.hpp>
+#include <corio/file.hpp>
 #include <corio/future.hpp>
 #include <corio/group.hpp>
 #include <corio/io.hpp>
@@ -14,10 +15,13 @@
 #include <corio/mutex.hpp>
 #include <corio/net.hpp>
 #include <corio/queue.hpp>
+#include <corio/reader.hpp>
 #include <corio/select.hpp>
 #include <corio/semaphore.hpp>
+#include <corio/signal.hpp>
 #include <corio/simulated.hpp>
 #include <corio/task.hpp>
 #include <corio/threaded.hpp>
 #include <corio/time.hpp>
 #include <corio/timeout.hpp>
+#include <corio/writer.hpp>

@@ -4,6 +4,7 @@
 
 #include <corio/export.hpp>
 
+#include <cstddef>
 #include <string>
 #include <system_error>
 
@@ -43,6 +44,20 @@ class CORIO_EXPORT QueueClosed : public std::system_error {
 class CORIO_EXPORT UsageError : public std::system_error {
   public:
     UsageError(std::errc code, const std::string& what);
+};
+
+/// Thrown by an operation made of several calls (`write_all`, `read_exact`, `read_file`) that
+/// failed after some of its bytes were transferred: the system error of the failing call, and
+/// how many bytes had gone through before it. An end of stream in the middle of an exact read
+/// is `std::errc::no_message_available` ("the stream ended first").
+class CORIO_EXPORT IoError : public std::system_error {
+  public:
+    IoError(std::error_code code, const std::string& what, std::size_t transferred);
+    /// Bytes written (or read) before the error.
+    [[nodiscard]] std::size_t transferred() const noexcept { return transferred_; }
+
+  private:
+    std::size_t transferred_;
 };
 
 }  // namespace corio

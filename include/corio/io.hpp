@@ -11,11 +11,16 @@
 
 #include <chrono>
 #include <cstddef>
+#include <initializer_list>
 #include <stop_token>
 #include <type_traits>
 #include <utility>
 
 namespace corio {
+
+namespace detail {
+class SignalWaitOperation;
+}  // namespace detail
 
 /// Per-call options of `io.async` and `io.concurrent`, passed as their first argument.
 struct SpawnOptions {
@@ -140,6 +145,14 @@ class Io {
     }
     /// Lets other tasks run (an awaitable; a cancellation point).
     [[nodiscard]] YieldOperation yield() const noexcept { return YieldOperation(*backend_); }
+
+    // ---- signals -----------------------------------------------------------------------------
+
+    /// Waits until one of `signals` is delivered and returns its number; each must have been
+    /// blocked with `corio::block_signals` at the top of main (defined in <corio/signal.hpp>).
+    [[nodiscard]] detail::SignalWaitOperation wait_signal(std::initializer_list<int> signals) const noexcept;
+    /// The same for one signal (g++ 12 cannot build an initializer_list inside a coroutine).
+    [[nodiscard]] detail::SignalWaitOperation wait_signal(int signo) const noexcept;
 
     friend bool operator==(const Io&, const Io&) noexcept = default;
 

@@ -101,6 +101,10 @@ class CORIO_EXPORT IoUring final : public Backend {
     std::string schedule_failure() const override;
     /// A Threaded pool started at the first `io.blocking`.
     Backend& blocking_backend() override;
+    /// Every call is an SQE: none is made at once.
+    bool io_now(detail::IoRequest& r, stop_token token) override;
+    void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
+    void io_cancel(detail::IoRequest& r) noexcept override;
 
     struct Impl;
 

@@ -1,16 +1,27 @@
 // SPDX-License-Identifier: MIT
-// Networking: socket addresses (IPv4 and IPv6).
+// Networking: socket addresses (IPv4 and IPv6), TCP, Unix stream and UDP sockets.
 #pragma once
 
+#include <corio/detail/io_ops.hpp>
 #include <corio/export.hpp>
+#include <corio/file.hpp>
+#include <corio/io.hpp>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
 
 namespace corio {
 
@@ -68,6 +79,310 @@ class CORIO_EXPORT Address {
         sockaddr_in6 v6;
     };
     Storage storage_;
+};
+
+// ---- sockets ----------------------------------------------------------------------------------
+
+/// Which directions `shutdown` ends.
+enum class Shutdown : unsigned char { read = SHUT_RD, write = SHUT_WR, both = SHUT_RDWR };
+
+/// What `recv_from` returns: the size of the datagram's bytes in the buffer, and its sender.
+struct Datagram {
+    std::size_t size = 0;
+    Address from;
+};
+
+namespace detail {
+
+/// Copies a socket address into operation storage.
+inline socklen_t copy_sockaddr(sockaddr_storage& to, const sockaddr* from, socklen_t len) noexcept {
+    if (len > static_cast<socklen_t>(sizeof to)) len = sizeof to;
+    std::memcpy(&to, from, len);
+    return len;
+}
+
+/// connect: a new socket of the address's family, connected; the stream (S) once it is.
+template <class S>
+class [[nodiscard]] ConnectOperation final : public IoOperation<ConnectOperation<S>> {
+  public:
+    ConnectOperation(Backend& backend, const sockaddr* to, socklen_t len,
+                     std::error_code* ec = nullptr) noexcept
+        : IoOperation<ConnectOperation<S>>(backend, ec) {
+        this->opcode = IoOpcode::connect;
+        this->addrlen = copy_sockaddr(peer_, to, len);
+        this->addr = &peer_;
+        const int s = ::socket(to->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            this->fail_early(errno);
+        else
+            this->fd = s;
+    }
+    /// A path too long for a Unix socket address.
+    ConnectOperation(Backend& backend, int err, std::error_code* ec) noexcept
+        : IoOperation<ConnectOperation<S>>(backend, ec) {
+        this->opcode = IoOpcode::connect;
+        this->fail_early(err);
+    }
+    ConnectOperation(const ConnectOperation&) = delete;
+    ~ConnectOperation() {
+        if (this->fd >= 0) ::close(this->fd);
+    }
+    S take_result() {
+        if (this->result() < 0) return S();
+        return S(std::exchange(this->fd, -1));
+    }
+
+  private:
+    sockaddr_storage peer_{};
+};
+
+/// accept: the next connection of a listener, as a stream (S).
+template <class S>
+class [[nodiscard]] AcceptOperation final : public IoOperation<AcceptOperation<S>> {
+  public:
+    AcceptOperation(Backend& backend, int listener, std::error_code* ec = nullptr) noexcept
+        : IoOperation<AcceptOperation<S>>(backend, ec) {
+        this->opcode = IoOpcode::accept;
+        this->fd = listener;
+    }
+    S take_result() {
+        const std::int64_t r = this->result();
+        return r < 0 ? S() : S(static_cast<int>(r));
+    }
+};
+
+/// sendmsg and recvmsg: gathered and scattered stream I/O, datagrams to and from an address.
+class [[nodiscard]] MessageOperation final : public IoOperation<MessageOperation> {
+  public:
+    MessageOperation(Backend& backend, IoOpcode op, int fd_, const iovec* iov, std::size_t n,
+                     std::error_code* ec = nullptr) noexcept
+        : IoOperation(backend, ec) {
+        opcode = op;
+        fd = fd_;
+        msg_.msg_iov = const_cast<iovec*>(iov);
+        msg_.msg_iovlen = n;
+        buf = &msg_;
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < n; ++i) total += iov[i].iov_len;
+        len = total;  // for the empty-buffer check and the dumps
+        if (op == IoOpcode::recvmsg && total == 0) fail_early(EINVAL);
+    }
+    /// A datagram to `to`.
+    MessageOperation(Backend& backend, int fd_, std::span<const std::byte> data, const Address& to,
+                     std::error_code* ec = nullptr) noexcept
+        : MessageOperation(backend, IoOpcode::sendmsg, fd_, &one_, 1, ec) {
+        one_ = {const_cast<std::byte*>(data.data()), data.size()};
+        msg_.msg_iov = &one_;
+        msg_.msg_name = &peer_;
+        msg_.msg_namelen = copy_sockaddr(peer_, to.data(), to.size());
+        len = data.size();
+    }
+    std::size_t take_result() {
+        const std::int64_t r = result();
+        return r < 0 ? 0 : static_cast<std::size_t>(r);
+    }
+  private:
+    msghdr msg_{};
+    iovec one_{};
+    sockaddr_storage peer_{};
+};
+
+/// recv_from: one datagram into a buffer, with its sender.
+class [[nodiscard]] RecvFromOperation final : public IoOperation<RecvFromOperation> {
+  public:
+    RecvFromOperation(Backend& backend, int fd_, std::span<std::byte> data,
+                      std::error_code* ec = nullptr) noexcept
+        : IoOperation(backend, ec) {
+        opcode = IoOpcode::recvmsg;
+        fd = fd_;
+        one_ = {data.data(), data.size()};
+        msg_.msg_iov = &one_;
+        msg_.msg_iovlen = 1;
+        msg_.msg_name = &peer_;
+        msg_.msg_namelen = sizeof peer_;
+        buf = &msg_;
+        len = data.size();
+        if (data.empty()) fail_early(EINVAL);
+    }
+    Datagram take_result() {
+        Datagram d;
+        const std::int64_t r = result();
+        if (r < 0) return d;
+        d.size = static_cast<std::size_t>(r);
+        if (peer_.ss_family == AF_INET || peer_.ss_family == AF_INET6)
+            d.from = Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer_),
+                                            msg_.msg_namelen);
+        return d;
+    }
+
+  private:
+    msghdr msg_{};
+    iovec one_{};
+    sockaddr_storage peer_{};
+};
+
+/// What every socket type shares: the descriptor it owns, and its options and names.
+class CORIO_EXPORT Socket : public Descriptor {
+  public:
+    using Descriptor::Descriptor;
+
+    /// setsockopt with an int value; throws std::system_error (UsageError when closed).
+    void set_option(int level, int name, int value);
+    /// getsockopt of an int value.
+    [[nodiscard]] int option(int level, int name) const;
+
+  protected:
+    /// getsockname or getpeername, as an Address.
+    [[nodiscard]] Address address(bool peer) const;
+};
+
+/// Stream I/O: what TcpStream and UnixStream share.
+class CORIO_EXPORT StreamSocket : public Socket {
+  public:
+    using Socket::Socket;
+
+    /// Receives what has arrived (at least one byte): the count; 0 once the peer shut down
+    /// its side.
+    [[nodiscard]] TransferOperation read(Io io, std::span<std::byte> buf) const noexcept {
+        return {io.backend(), IoOpcode::recv, fd_, buf.data(), buf.size()};
+    }
+    [[nodiscard]] TransferOperation read(Io io, std::span<std::byte> buf,
+                                         std::error_code& ec) const noexcept {
+        return {io.backend(), IoOpcode::recv, fd_, buf.data(), buf.size(), -1, 0, &ec};
+    }
+    /// Sends some of `buf`: the count. A peer that is gone fails with EPIPE or ECONNRESET,
+    /// never with a SIGPIPE.
+    [[nodiscard]] TransferOperation write(Io io, std::span<const std::byte> buf) const noexcept {
+        return {io.backend(), IoOpcode::send, fd_, buf.data(), buf.size()};
+    }
+    [[nodiscard]] TransferOperation write(Io io, std::span<const std::byte> buf,
+                                          std::error_code& ec) const noexcept {
+        return {io.backend(), IoOpcode::send, fd_, buf.data(), buf.size(), -1, 0, &ec};
+    }
+    /// Sends every byte: the count; IoError (with the count sent) when the peer went first.
+    [[nodiscard]] WriteAllOperation write_all(Io io, std::span<const std::byte> buf) const noexcept {
+        return {io.backend(), IoOpcode::send, fd_, buf.data(), buf.size()};
+    }
+    [[nodiscard]] WriteAllOperation write_all(Io io, std::string_view text) const noexcept {
+        return {io.backend(), IoOpcode::send, fd_, text.data(), text.size()};
+    }
+    [[nodiscard]] WriteAllOperation write_all(Io io, std::span<const std::byte> buf,
+                                              std::error_code& ec) const noexcept {
+        return {io.backend(), IoOpcode::send, fd_, buf.data(), buf.size(), -1, &ec};
+    }
+    /// Scattered receive and gathered send.
+    [[nodiscard]] MessageOperation readv(Io io, std::span<const iovec> bufs) const noexcept {
+        return {io.backend(), IoOpcode::recvmsg, fd_, bufs.data(), bufs.size()};
+    }
+    [[nodiscard]] MessageOperation writev(Io io, std::span<const iovec> bufs) const noexcept {
+        return {io.backend(), IoOpcode::sendmsg, fd_, bufs.data(), bufs.size()};
+    }
+    /// Ends one or both directions; the peer reads 0 after a write shutdown.
+    [[nodiscard]] CallOperation shutdown(Io io, Shutdown how = Shutdown::write) const noexcept {
+        return {io.backend(), IoOpcode::shutdown, fd_, static_cast<int>(how)};
+    }
+};
+
+}  // namespace detail
+
+/// A TCP connection.
+class CORIO_EXPORT TcpStream : public detail::StreamSocket {
+  public:
+    using StreamSocket::StreamSocket;
+
+    /// Connects to `to` (bound it with `with_timeout` for a deadline).
+    [[nodiscard]] static detail::ConnectOperation<TcpStream> connect(Io io,
+                                                                     const Address& to) noexcept {
+        return {io.backend(), to.data(), to.size()};
+    }
+    [[nodiscard]] static detail::ConnectOperation<TcpStream> connect(Io io, const Address& to,
+                                                                     std::error_code& ec) noexcept {
+        return {io.backend(), to.data(), to.size(), &ec};
+    }
+    /// TCP_NODELAY: send small writes at once instead of coalescing them.
+    void set_nodelay(bool on) { set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0); }
+    /// SO_KEEPALIVE: probe an idle connection so a vanished peer is noticed.
+    void set_keepalive(bool on) { set_option(SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0); }
+    [[nodiscard]] Address local_address() const { return address(false); }
+    [[nodiscard]] Address peer_address() const { return address(true); }
+};
+
+/// How TcpListener::bind sets up its socket.
+struct ListenOptions {
+    /// The accept queue's length.
+    int backlog = SOMAXCONN;
+    /// SO_REUSEADDR: bind a port whose old connections are still in TIME_WAIT.
+    bool reuse_address = true;
+    /// SO_REUSEPORT: several listeners (one per worker or process) on one port.
+    bool reuse_port = false;
+};
+
+/// A listening TCP socket.
+class CORIO_EXPORT TcpListener : public detail::Socket {
+  public:
+    using Socket::Socket;
+
+    /// Binds `at` and listens (no wait: these calls do not block). Port 0 picks a free port
+    /// (see local_address). Throws std::system_error naming the address (EADDRINUSE, EACCES).
+    static TcpListener bind(Io io, const Address& at, ListenOptions options = {});
+
+    /// The next connection. EMFILE and ENFILE leave it queued: the listener serves it once
+    /// descriptors are free again.
+    [[nodiscard]] detail::AcceptOperation<TcpStream> accept(Io io) const noexcept {
+        return {io.backend(), fd_};
+    }
+    [[nodiscard]] detail::AcceptOperation<TcpStream> accept(Io io,
+                                                            std::error_code& ec) const noexcept {
+        return {io.backend(), fd_, &ec};
+    }
+    [[nodiscard]] Address local_address() const { return address(false); }
+};
+
+/// A connection on a Unix stream socket.
+class CORIO_EXPORT UnixStream : public detail::StreamSocket {
+  public:
+    using StreamSocket::StreamSocket;
+
+    /// Connects to the socket at `path` (an abstract address when it starts with '\0').
+    [[nodiscard]] static detail::ConnectOperation<UnixStream> connect(Io io,
+                                                                      std::string_view path) noexcept;
+    /// A connected pair (socketpair). Throws std::system_error.
+    static std::pair<UnixStream, UnixStream> pair();
+};
+
+/// A listening Unix stream socket.
+class CORIO_EXPORT UnixListener : public detail::Socket {
+  public:
+    using Socket::Socket;
+
+    /// Binds `path` (which must not exist; an abstract address when it starts with '\0') and
+    /// listens. Throws std::system_error naming the path.
+    static UnixListener bind(Io io, std::string_view path, int backlog = SOMAXCONN);
+
+    [[nodiscard]] detail::AcceptOperation<UnixStream> accept(Io io) const noexcept {
+        return {io.backend(), fd_};
+    }
+};
+
+/// A UDP socket.
+class CORIO_EXPORT UdpSocket : public detail::Socket {
+  public:
+    using Socket::Socket;
+
+    /// A socket bound to `at` (port 0: any free port).
+    static UdpSocket bind(Io io, const Address& at);
+
+    /// Sends one datagram to `to`: the count sent.
+    [[nodiscard]] detail::MessageOperation send_to(Io io, std::span<const std::byte> data,
+                                                   const Address& to) const noexcept {
+        return {io.backend(), fd_, data, to};
+    }
+    /// Receives one datagram (truncated to the buffer): its size and sender.
+    [[nodiscard]] detail::RecvFromOperation recv_from(Io io,
+                                                      std::span<std::byte> buf) const noexcept {
+        return {io.backend(), fd_, buf};
+    }
+    [[nodiscard]] Address local_address() const { return address(false); }
 };
 
 }  // namespace corio

@@ -63,6 +63,11 @@ class CORIO_EXPORT Threaded final : public Backend {
     bool cancel_timer(detail::TimerNode& node) noexcept override;
     void yield_plain() override;
     int interrupt_signal() const noexcept override;
+    /// Plain callers make the calls themselves, interruptibly; a coroutine's calls run on a
+    /// pool thread of their own (as a task would), so its thread never blocks.
+    bool io_now(detail::IoRequest& r, stop_token token) override;
+    void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
+    void io_cancel(detail::IoRequest& r) noexcept override;
 
     struct Impl;
 

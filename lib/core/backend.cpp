@@ -8,6 +8,7 @@
 #include <corio/detail/task_state.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -47,6 +48,17 @@ class ShardLock {
 };
 
 }  // namespace
+
+Backend::Backend() {
+    static const bool ignored = [] {
+        struct sigaction old {};
+        if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
+            (old.sa_flags & SA_SIGINFO) == 0)
+            std::signal(SIGPIPE, SIG_IGN);
+        return true;
+    }();
+    (void)ignored;
+}
 
 Backend::~Backend() = default;
 

@@ -20,4 +20,7 @@ QueueClosed::QueueClosed()
 UsageError::UsageError(std::errc code, const std::string& what)
     : std::system_error(std::make_error_code(code), what) {}
 
+IoError::IoError(std::error_code code, const std::string& what, std::size_t transferred)
+    : std::system_error(code, what), transferred_(transferred) {}
+
 }  // namespace corio

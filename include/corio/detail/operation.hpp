@@ -122,6 +122,12 @@ class Operation {
 
     Derived& derived() noexcept { return static_cast<Derived&>(*this); }
 
+    /// The token the wait would be bound to if it started now (for an operation that runs at
+    /// once in try_now and must still be interruptible).
+    [[nodiscard]] stop_token wait_token() const noexcept {
+        return bound_ ? token_ : current_wait_token();
+    }
+
   private:
     static constexpr std::uint8_t armed_bit = 1;
     static constexpr std::uint8_t cancel_bit = 2;

@@ -54,4 +54,48 @@ void interrupt_slot(SyscallSlot& slot) noexcept {
     }
 }
 
+void IoInterrupt::lock() noexcept {
+    while (locked_.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
+}
+
+void IoInterrupt::cancel() noexcept {
+    lock();
+    canceled_ = true;
+    // Waits (with the lock held) until the thread left the call: it leaves the slot before it
+    // takes the lock, and the slot stays valid meanwhile.
+    if (slot_ != nullptr) interrupt_slot(*slot_);
+    unlock();
+}
+
+void IoInterrupt::perform(IoRequest& r, int signo) noexcept {
+    SyscallSlot& slot = this_thread_syscall_slot();
+    slot.thread = pthread_self();
+    slot.signo = signo;
+    for (;;) {
+        lock();
+        if (canceled_) {
+            unlock();
+            r.res = -ECANCELED;
+        } else {
+            slot_ = &slot;
+            slot.state.store(SyscallSlot::in_call, std::memory_order_seq_cst);
+            unlock();
+            for (;;) {
+                if (slot.state.load(std::memory_order_acquire) == SyscallSlot::canceling) {
+                    r.res = -ECANCELED;
+                    break;
+                }
+                r.res = perform_call(r);
+                if (r.res != -EINTR) break;
+            }
+            slot.state.store(SyscallSlot::idle, std::memory_order_release);
+            lock();
+            slot_ = nullptr;
+            unlock();
+        }
+        const bool canceled = r.res == -ECANCELED;
+        if (r.advance() || canceled) return;
+    }
+}
+
 }  // namespace corio::detail

@@ -15,6 +15,7 @@
 
 #include <corio/backend.hpp>
 #include <corio/cancel.hpp>
+#include <corio/detail/io_request.hpp>
 #include <corio/detail/runtime.hpp>
 #include <corio/detail/task_header.hpp>
 #include <corio/error.hpp>
@@ -83,5 +84,25 @@ auto interruptible_syscall(Backend& backend, F&& call) -> decltype(call()) {
     if (canceled) throw Canceled();
     return result;
 }
+
+/// The cancellation of an I/O request performed on a thread: `cancel` (from any thread)
+/// interrupts the call in progress, or the next one before it starts.
+class IoInterrupt {
+  public:
+    void cancel() noexcept;
+
+    /// Performs every call of `r` on the calling thread (retrying on EINTR), each interruptible
+    /// through `cancel` with signal `signo`. A call that completed keeps its result even when
+    /// the cancel came meanwhile; the calls after it then end with -ECANCELED.
+    void perform(IoRequest& r, int signo) noexcept;
+
+  private:
+    void lock() noexcept;
+    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+    std::atomic<bool> locked_{false};
+    SyscallSlot* slot_ = nullptr;  // under the lock: the thread in a call now
+    bool canceled_ = false;        // under the lock
+};
 
 }  // namespace corio::detail

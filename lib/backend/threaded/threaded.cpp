@@ -24,12 +24,35 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <new>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace corio {
 
 namespace {
+
+/// A coroutine's I/O request while a pool thread performs it (in the request's backend state).
+struct PoolIo {
+    detail::Runnable job;
+    detail::IoRequest* request;
+    int signo;
+    detail::IoInterrupt interrupt;
+
+    static void run(detail::Runnable* r) noexcept {
+        PoolIo* self = reinterpret_cast<PoolIo*>(r);  // `job` is the first member
+        self->interrupt.perform(*self->request, self->signo);
+        self->request->finish(*self->request);  // the request may be gone from here on
+    }
+};
+static_assert(sizeof(PoolIo) <= sizeof(detail::IoRequest::backend_state));
+static_assert(std::is_trivially_destructible_v<PoolIo>);
+static_assert(std::is_standard_layout_v<PoolIo>);
+
+PoolIo& pool_io(detail::IoRequest& r) noexcept {
+    return *std::launder(reinterpret_cast<PoolIo*>(r.backend_state));
+}
 
 /// Starts a detached thread with the given stack size; false when the OS refuses.
 template <class F>
@@ -173,15 +196,17 @@ struct Threaded::Impl final : detail::Executor {
         for (;;) {
             if (detail::Runnable* r = queue.pop_front()) {
                 const bool is_task = r->run == &start_task;
+                // Tasks and I/O jobs may block; resumptions run coroutines, which never do.
+                const bool is_resumption = !is_task && r->run != &PoolIo::run;
                 if (is_task)
                     static_cast<detail::TaskHeader*>(r)->start_state.store(
                         detail::TaskHeader::started, std::memory_order_relaxed);
-                else
+                else if (is_resumption)
                     ++coroutine_runners;
                 lock.unlock();
                 r->run(r);
                 lock.lock();
-                if (!is_task) --coroutine_runners;
+                if (is_resumption) --coroutine_runners;
                 continue;
             }
             if (stopping) break;
@@ -210,6 +235,19 @@ struct Threaded::Impl final : detail::Executor {
             std::fputs("corio: Threaded could not start a thread to resume a coroutine\n", stderr);
             std::abort();
         }
+    }
+
+    /// Queues a job that may block (a coroutine's I/O) with a thread for it, as `schedule` does
+    /// for a task; false when no thread could be started.
+    bool post_job(detail::Runnable* r) noexcept {
+        std::unique_lock lock(mutex);
+        if (idle == 0 && !spawn_locked()) return false;
+        queue.push_back(r);
+        if (IdleThread* t = claim_idle_locked()) {
+            lock.unlock();
+            wake(t);
+        }
+        return true;
     }
 
     // ---- timer thread ------------------------------------------------------------------------
@@ -347,5 +385,42 @@ void Threaded::yield_plain() { std::this_thread::yield(); }
 int Threaded::interrupt_signal() const noexcept {
     return detail::resolve_interrupt_signal(impl_->options.interrupt_signal);
 }
+
+}  // namespace corio
+
+namespace corio {
+
+bool Threaded::io_now(detail::IoRequest& r, stop_token token) {
+    if (detail::thread_state().executor != nullptr) return false;  // a coroutine: io_start
+    if (token.stop_requested()) {
+        r.res = -ECANCELED;
+        r.advance();
+        return true;
+    }
+    detail::IoInterrupt interrupt;
+    struct Cancel {
+        detail::IoInterrupt* interrupt;
+        void operator()() const noexcept { interrupt->cancel(); }
+    };
+    detail::TaskHeader& task = detail::current_task();
+    task.set_waiting({detail::WaitKind::io, r.fd, {}});
+    {
+        stop_callback<Cancel> cb(token, Cancel{&interrupt});
+        interrupt.perform(r, interrupt_signal());
+    }
+    task.clear_waiting();
+    return true;
+}
+
+void Threaded::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
+    auto* io = new (r.backend_state) PoolIo{detail::Runnable(&PoolIo::run), &r, interrupt_signal(), {}};
+    if (!impl_->post_job(&io->job)) {
+        r.res = -EAGAIN;  // no thread for it: as a system call out of threads would fail
+        r.advance();
+        r.finish(r);
+    }
+}
+
+void Threaded::io_cancel(detail::IoRequest& r) noexcept { pool_io(r).interrupt.cancel(); }
 
 }  // namespace corio

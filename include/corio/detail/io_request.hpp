@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+// An I/O request (a system call described as data) and the awaitable that runs it on any
+// backend through the operation model.
+//
+// The request lives in the awaitable, on the waiter's stack or coroutine frame: no allocation
+// per operation. A backend either performs it at once on the calling thread (`io_now`: the
+// Threaded pool's plain callers, Simulated) or starts it and completes it later (`io_start`:
+// an io_uring SQE, a job on a pool thread), calling `finish` exactly once. An operation made of
+// several calls (write_all, read_file, a Reader filling its buffer) gives the request a `step`:
+// the backend calls it after each call, on the thread that saw the result, and runs the request
+// again when it returns false, so the waiter is resumed once, at the end.
+#pragma once
+
+#include <corio/backend.hpp>
+#include <corio/detail/operation.hpp>
+#include <corio/error.hpp>
+#include <corio/export.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+namespace corio::detail {
+
+enum class IoOpcode : std::uint8_t {
+    read,      // fd, buf, len, offset (-1: the file position)
+    write,     // fd, buf, len, offset
+    readv,     // fd, buf = const iovec*, len = count, offset
+    writev,    // fd, buf = const iovec*, len = count, offset
+    openat,    // path, flags, mode: the new descriptor
+    close,     // fd
+    fsync,     // fd, flags = 1: data only
+    statx,     // fd, addr = struct statx*, mode = mask
+    accept,    // fd, addr, addrlen (in: size, out: length); flags: accept4's
+    connect,   // fd, addr, addrlen
+    send,      // fd, buf, len, flags (MSG_NOSIGNAL is added)
+    recv,      // fd, buf, len, flags
+    sendmsg,   // fd, buf = msghdr*, flags (MSG_NOSIGNAL is added)
+    recvmsg,   // fd, buf = msghdr*, flags
+    shutdown,  // fd, flags = how
+};
+
+CORIO_EXPORT const char* to_string(IoOpcode op) noexcept;
+
+struct IoRequest {
+    /// Called with `res` set after each call but the last: true when the request is done,
+    /// false when it was prepared again (its next call is to run).
+    using Step = bool (*)(IoRequest&) noexcept;
+    /// Completes the operation; `res` holds the final result (-ECANCELED: cancelled).
+    using Finish = void (*)(IoRequest&) noexcept;
+
+    IoOpcode opcode = IoOpcode::read;
+    int fd = -1;
+    int flags = 0;
+    std::uint32_t mode = 0;
+    void* buf = nullptr;
+    std::size_t len = 0;
+    std::int64_t offset = -1;
+    const char* path = nullptr;
+    void* addr = nullptr;
+    socklen_t addrlen = 0;
+    /// The result of the last call: >= 0, or -errno.
+    std::int64_t res = 0;
+    Step step = nullptr;
+    Finish finish = nullptr;
+    /// Set by a backend's io_start: every completion and cancel runs on the waiter's thread.
+    bool local = false;
+    /// The backend's state while the request is in flight (trivially destructible).
+    alignas(16) unsigned char backend_state[96];
+
+    /// Prepares a call on a descriptor (the fields most calls use).
+    void set(IoOpcode op, int fd_, const void* data, std::size_t size, std::int64_t off = -1,
+             int call_flags = 0) noexcept {
+        opcode = op;
+        fd = fd_;
+        buf = const_cast<void*>(data);
+        len = size;
+        offset = off;
+        flags = call_flags;
+    }
+
+    /// After a call: the request is done unless it has a step that prepares another call. A
+    /// step sees failed and cancelled calls too (to release what earlier calls took) and must
+    /// end the request after -ECANCELED.
+    bool advance() noexcept { return step == nullptr || step(*this); }
+};
+
+/// Performs one call of `r` on the calling thread, blocking; returns its result (>= 0 or
+/// -errno). EINTR is returned as it is.
+CORIO_EXPORT std::int64_t perform_call(IoRequest& r) noexcept;
+
+/// Throws the error of a failed I/O call: UsageError for misuse the call reports (a closed or
+/// invalid descriptor), else std::system_error naming the call and the descriptor.
+[[noreturn]] CORIO_EXPORT void throw_io_error(const IoRequest& r, int err);
+/// The error_code of `err`, for the non-throwing overloads.
+inline std::error_code io_error_code(int err) noexcept {
+    return std::error_code(err, std::system_category());
+}
+
+/// The awaitable of an I/O request. Derived provides `take_result()` (reading `res` through
+/// `result()`), and may set the request's `step` before it starts.
+template <class Derived>
+class IoOperation : public Operation<Derived>, protected IoRequest {
+  public:
+    /// With `ec`, errors (and a cancellation) are stored there instead of thrown: the
+    /// non-throwing overloads.
+    explicit IoOperation(Backend& backend, std::error_code* ec = nullptr) noexcept
+        : backend_(&backend), ec_(ec) {
+        finish = &on_finish;
+        if (ec != nullptr) ec->clear();
+    }
+
+    bool try_now() {
+        if (early_) {
+            res = early_res_;
+            this->complete(Status::ok);
+            return true;
+        }
+        if (!backend_->io_now(*this, this->wait_token())) return false;
+        this->complete(res == -ECANCELED ? Status::canceled : Status::ok);
+        return true;
+    }
+    void arm(const ThreadState& ts) {
+        wait_fd_ = fd;  // the request is the backend's from now on: its steps change `fd`
+        backend_->io_start(*this, ts);
+    }
+    void try_cancel() noexcept { backend_->io_cancel(*this); }
+    [[nodiscard]] bool completes_here(const ThreadState& /*ts*/) const noexcept { return local; }
+    [[nodiscard]] WaitInfo wait_info() const noexcept { return {WaitKind::io, wait_fd_, {}}; }
+
+  protected:
+    /// Fails the operation before it starts (bad input): it completes at once with `err`.
+    void fail_early(int err) noexcept { finish_early(-err); }
+    /// Completes the operation at once with `result`, with no call.
+    void finish_early(std::int64_t result) noexcept {
+        early_ = true;
+        early_res_ = result;
+    }
+
+    /// The final result: >= 0; or -1 after an error (or a cancellation) stored in the
+    /// error_code of a non-throwing overload. Throws Canceled or the error otherwise.
+    std::int64_t result() {
+        if (this->status() == Status::canceled || res == -ECANCELED) {
+            if (ec_ == nullptr) throw Canceled();
+            *ec_ = std::make_error_code(std::errc::operation_canceled);
+            return -1;
+        }
+        if (res < 0) {
+            if (ec_ == nullptr) throw_io_error(*this, static_cast<int>(-res));
+            *ec_ = io_error_code(static_cast<int>(-res));
+            return -1;
+        }
+        return res;
+    }
+    [[nodiscard]] bool reports_to_error_code() const noexcept { return ec_ != nullptr; }
+
+  private:
+    static void on_finish(IoRequest& r) noexcept {
+        auto& self = static_cast<IoOperation&>(r);
+        self.complete(r.res == -ECANCELED ? Status::canceled : Status::ok);
+    }
+
+    Backend* backend_;
+    std::error_code* ec_;
+    std::int64_t early_res_ = 0;
+    int wait_fd_ = -1;
+    bool early_ = false;
+};
+
+}  // namespace corio::detail

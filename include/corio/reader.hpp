@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: MIT
+// Reader: a buffer in front of a source, as Zig 0.16's std.Io.Reader. `buffer()[seek(), end())`
+// holds bytes read and not yet taken; the source is reached only when they run short, through
+// a virtual step that does not wait: it prepares the call (which descriptor, which bytes) and
+// the awaitable makes it, so one Reader serves plain code and coroutines alike, with no
+// allocation per operation.
+#pragma once
+
+#include <corio/detail/io_request.hpp>
+#include <corio/export.hpp>
+#include <corio/io.hpp>
+#include <corio/writer.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace corio {
+
+class Reader;
+class File;
+
+namespace detail {
+
+class StreamSocket;
+
+enum class ReadGoal : std::uint8_t { peek, take, take_until, read_exact, discard, read_some };
+
+/// The part of a Reader operation that is not a template: the goal and how far it got.
+struct CORIO_EXPORT ReadProgress {
+    enum class Outcome : unsigned char { done, call, ended };
+
+    Reader* reader = nullptr;
+    ReadGoal goal = ReadGoal::peek;
+    std::size_t n = 0;           // peek, take, read_exact, discard, read_some: how many
+    std::byte* out = nullptr;    // read_exact, read_some: where to
+    std::byte delimiter{};       // take_until
+    std::size_t done = 0;        // read_exact, discard, read_some: bytes so far
+    std::size_t scanned = 0;     // take_until: buffered bytes known to hold no delimiter
+    std::size_t found = 0;       // take_until: the delimiter's index from seek
+    bool delimited = false;      // take_until: found it
+    bool end_of_stream = false;
+    bool too_long = false;       // the goal needs more than the buffer holds
+    bool direct = false;         // the call in flight reads into `out`, not the buffer
+
+    /// Takes what it can from the buffer; prepares `r` when the source must give more.
+    Outcome run(IoRequest& r) noexcept;
+    /// Accounts for a call's result (>= 0; 0: the end of the stream).
+    void account(std::size_t n) noexcept;
+    /// The result of a goal that ended, or throws why it could not be met.
+    std::span<const std::byte> take_span(bool consume);
+    std::optional<std::span<const std::byte>> take_line();
+    void check_exact(const char* what) const;
+};
+
+/// peek, take, take_byte, take_until, read_exact, discard and read (some): a ReadProgress
+/// driven through the request's steps.
+template <ReadGoal G>
+class [[nodiscard]] ReaderOperation final : public IoOperation<ReaderOperation<G>> {
+  public:
+    ReaderOperation(Backend& backend, Reader& r, std::size_t n, std::byte* out = nullptr,
+                    std::byte delimiter = {}) noexcept
+        : IoOperation<ReaderOperation<G>>(backend) {
+        p_.reader = &r;
+        p_.goal = G;
+        p_.n = n;
+        p_.out = out;
+        p_.delimiter = delimiter;
+        this->step = &next;
+        this->opcode = IoOpcode::read;
+    }
+    bool try_now() {
+        settle(p_.run(*this));  // a goal the buffer meets completes at once, with no call
+        return IoOperation<ReaderOperation<G>>::try_now();
+    }
+    auto take_result() {
+        this->result();
+        if constexpr (G == ReadGoal::peek) {
+            return p_.take_span(false);
+        } else if constexpr (G == ReadGoal::take) {
+            return p_.take_span(true);
+        } else if constexpr (G == ReadGoal::take_until) {
+            return p_.take_line();
+        } else if constexpr (G == ReadGoal::read_exact) {
+            p_.check_exact("read_exact");
+        } else if constexpr (G == ReadGoal::discard) {
+            p_.check_exact("discard");
+        } else {
+            return p_.done;
+        }
+    }
+
+  private:
+    void settle(ReadProgress::Outcome o) noexcept {
+        if (o != ReadProgress::Outcome::call) this->finish_early(0);
+    }
+    static bool next(IoRequest& r) noexcept {
+        auto& self = static_cast<ReaderOperation&>(r);
+        if (r.res < 0) return true;  // the error (or the cancellation) is the result
+        self.p_.account(static_cast<std::size_t>(r.res));
+        if (self.p_.run(r) == ReadProgress::Outcome::call) return false;
+        r.res = 0;
+        return true;
+    }
+
+    ReadProgress p_;
+};
+
+/// Reader::take_byte: take(1) as a byte.
+class [[nodiscard]] TakeByteOperation final {
+  public:
+    TakeByteOperation(Backend& backend, Reader& r) noexcept : op_(backend, r, 1) {}
+    std::byte await() { return op_.await()[0]; }
+    bool await_ready() { return op_.await_ready(); }
+    bool await_suspend(std::coroutine_handle<> h) { return op_.await_suspend(h); }
+    std::byte await_resume() { return op_.await_resume()[0]; }
+    TakeByteOperation& bind(stop_token token) noexcept {
+        op_.bind(token);
+        return *this;
+    }
+
+  private:
+    ReaderOperation<ReadGoal::take> op_;
+};
+
+/// Reader::stream_to: every byte to the end of the stream, into a Writer (left in its buffer:
+/// flush it after).
+class [[nodiscard]] CORIO_EXPORT StreamToOperation final : public IoOperation<StreamToOperation> {
+  public:
+    StreamToOperation(Backend& backend, Reader& r, Writer& w) noexcept;
+    bool try_now();
+    /// The count moved.
+    std::uint64_t take_result();
+
+  private:
+    enum class Next : unsigned char { done, call, failed };
+    Next run() noexcept;
+    static bool next(IoRequest& r) noexcept;
+
+    Reader* reader_;
+    Writer* writer_;
+    std::uint64_t moved_ = 0;
+    bool reading_ = false;  // the call in flight fills the reader (else it drains the writer)
+    bool end_of_stream_ = false;
+    int error_ = 0;
+};
+
+}  // namespace detail
+
+/// A buffered source of bytes. Derived classes give the buffer and implement `prepare_read`.
+/// Not thread-safe: one task reads at a time, and awaits each operation before the next. A
+/// span an operation returns points into the buffer: it is valid until the next operation.
+class CORIO_EXPORT Reader {
+  public:
+    explicit Reader(std::span<std::byte> buffer) noexcept : buffer_(buffer) {}
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+    virtual ~Reader() = default;
+
+    [[nodiscard]] std::span<std::byte> buffer() const noexcept { return buffer_; }
+    [[nodiscard]] std::size_t seek() const noexcept { return seek_; }
+    [[nodiscard]] std::size_t end() const noexcept { return end_; }
+    /// The bytes read and not yet taken.
+    [[nodiscard]] std::span<const std::byte> buffered() const noexcept {
+        return {buffer_.data() + seek_, end_ - seek_};
+    }
+    /// Marks `n` buffered bytes as taken (at most buffered().size()).
+    void toss(std::size_t n) noexcept { seek_ += n < end_ - seek_ ? n : end_ - seek_; }
+
+    /// The next `n` bytes, left in place. Throws IoError (`no_message_available`) when the
+    /// stream ends first, and std::system_error (`message_size`) when `n` exceeds the buffer.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::peek> peek(Io io, std::size_t n) noexcept {
+        return {io.backend(), *this, n};
+    }
+    /// The next `n` bytes, taken (as peek, then toss).
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::take> take(Io io, std::size_t n) noexcept {
+        return {io.backend(), *this, n};
+    }
+    /// The next byte.
+    [[nodiscard]] detail::TakeByteOperation take_byte(Io io) noexcept { return {io.backend(), *this}; }
+    /// The bytes up to `delimiter` (which is taken and not returned): a line, for '\n'. At the
+    /// end of the stream: what is left (a last line without its delimiter), then nullopt.
+    /// Throws std::system_error (`message_size`) when no delimiter comes within the buffer.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::take_until> take_until(
+        Io io, char delimiter) noexcept {
+        return {io.backend(), *this, 0, nullptr, static_cast<std::byte>(delimiter)};
+    }
+    /// Fills `out` exactly (large reads bypass the buffer); IoError when the stream ends first.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::read_exact> read_exact(
+        Io io, std::span<std::byte> out) noexcept {
+        return {io.backend(), *this, out.size(), out.data()};
+    }
+    /// Skips `n` bytes; IoError when the stream ends first.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::discard> discard(Io io,
+                                                                            std::size_t n) noexcept {
+        return {io.backend(), *this, n};
+    }
+    /// Copies buffered bytes into `out`, or reads once when none are: the count, 0 at the end.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::read_some> read(
+        Io io, std::span<std::byte> out) noexcept {
+        return {io.backend(), *this, out.size(), out.data()};
+    }
+    /// Moves every byte to the end of the stream into `w` (then flush `w`): the count.
+    [[nodiscard]] detail::StreamToOperation stream_to(Io io, Writer& w) noexcept {
+        return {io.backend(), *this, w};
+    }
+
+  protected:
+    /// The step that reaches the source: prepares `r` to read into `into` (never empty) and
+    /// returns true, or returns false at the end of a source that needs no call (memory).
+    /// Must not wait: the operation makes the call.
+    virtual bool prepare_read(detail::IoRequest& r, std::span<std::byte> into) noexcept = 0;
+
+    /// For a Reader whose buffer is its whole source (FixedReader): never refilled or moved.
+    void make_fixed(std::size_t size) noexcept {
+        end_ = size;
+        fixed_ = true;
+    }
+
+  private:
+    friend struct detail::ReadProgress;
+    friend class detail::StreamToOperation;
+
+    bool fixed_ = false;
+    std::span<std::byte> buffer_;
+    std::size_t seek_ = 0;
+    std::size_t end_ = 0;
+};
+
+/// A Reader over a File (its file position).
+class CORIO_EXPORT FileReader final : public Reader {
+  public:
+    FileReader(const File& f, std::span<std::byte> buffer) noexcept;
+
+  protected:
+    bool prepare_read(detail::IoRequest& r, std::span<std::byte> into) noexcept override;
+
+  private:
+    int fd_;
+};
+
+/// A Reader over a connected stream socket (TcpStream, UnixStream).
+class CORIO_EXPORT StreamReader final : public Reader {
+  public:
+    StreamReader(const detail::StreamSocket& s, std::span<std::byte> buffer) noexcept;
+
+  protected:
+    bool prepare_read(detail::IoRequest& r, std::span<std::byte> into) noexcept override;
+
+  private:
+    int fd_;
+};
+
+/// A Reader over bytes in memory: the buffer is the data, and its end the end of the stream.
+class CORIO_EXPORT FixedReader final : public Reader {
+  public:
+    explicit FixedReader(std::span<const std::byte> data) noexcept;
+    explicit FixedReader(std::string_view text) noexcept
+        : FixedReader(std::as_bytes(std::span(text.data(), text.size()))) {}
+
+  protected:
+    bool prepare_read(detail::IoRequest&, std::span<std::byte>) noexcept override { return false; }
+};
+
+}  // namespace corio

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MIT
+// I/O requests on IoUring: each call is an SQE on the ring of the worker that runs the waiter
+// (or of a worker the submission is posted to), and the calls of a request made of several
+// follow each other on that ring from its reap loop.
+#include "backend/io_uring/uring_operation.hpp"
+
+#include <corio/detail/io_request.hpp>
+#include <corio/io_uring.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <new>
+#include <type_traits>
+
+namespace corio {
+
+namespace {
+
+/// A request in flight on a ring (in the request's backend state).
+struct RingIo final : detail::RingCompletion {
+    explicit RingIo(detail::IoRequest& r) noexcept : RingCompletion(&on_cqe), request(&r) {}
+
+    struct SubmitNode : detail::Runnable {
+        SubmitNode() noexcept : Runnable(&run_it) {}
+        RingIo* io = nullptr;
+        static void run_it(detail::Runnable* r) noexcept {
+            static_cast<SubmitNode*>(r)->io->submit();
+        }
+    };
+
+    detail::IoRequest* request;
+    detail::RingWorker* owner = nullptr;
+    std::uint64_t user_data = 0;
+    std::atomic<bool> cancel_requested{false};
+    SubmitNode node;
+
+    /// On the owner's thread: the request's next call becomes an SQE, or the request ends
+    /// cancelled when a cancel came first.
+    void submit() noexcept {
+        detail::IoRequest& r = *request;
+        if (cancel_requested.load(std::memory_order_acquire)) {
+            r.res = -ECANCELED;
+            r.advance();
+            r.finish(r);
+            return;
+        }
+        io_uring_sqe* sqe = owner->get_sqe();
+        prepare(sqe, r);
+        io_uring_sqe_set_data64(sqe, user_data);
+        owner->note_submitted();
+    }
+
+    static void prepare(io_uring_sqe* sqe, detail::IoRequest& r) noexcept {
+        using detail::IoOpcode;
+        const auto offset = static_cast<__u64>(r.offset);  // -1: the file position
+        const auto len = static_cast<unsigned>(r.len > 0x7ffff000 ? 0x7ffff000 : r.len);
+        switch (r.opcode) {
+            case IoOpcode::read: io_uring_prep_read(sqe, r.fd, r.buf, len, offset); break;
+            case IoOpcode::write: io_uring_prep_write(sqe, r.fd, r.buf, len, offset); break;
+            case IoOpcode::readv:
+                io_uring_prep_readv(sqe, r.fd, static_cast<const iovec*>(r.buf), len, offset);
+                break;
+            case IoOpcode::writev:
+                io_uring_prep_writev(sqe, r.fd, static_cast<const iovec*>(r.buf), len, offset);
+                break;
+            case IoOpcode::openat:
+                io_uring_prep_openat(sqe, AT_FDCWD, r.path, r.flags | O_CLOEXEC, r.mode);
+                break;
+            case IoOpcode::close: io_uring_prep_close(sqe, r.fd); break;
+            case IoOpcode::fsync:
+                io_uring_prep_fsync(sqe, r.fd, r.flags != 0 ? IORING_FSYNC_DATASYNC : 0);
+                break;
+            case IoOpcode::statx:
+                io_uring_prep_statx(sqe, r.fd, "", AT_EMPTY_PATH, r.mode,
+                                    static_cast<struct statx*>(r.addr));
+                break;
+            case IoOpcode::accept:
+                io_uring_prep_accept(sqe, r.fd, static_cast<sockaddr*>(r.addr),
+                                     r.addr != nullptr ? &r.addrlen : nullptr,
+                                     r.flags | SOCK_CLOEXEC);
+                break;
+            case IoOpcode::connect:
+                io_uring_prep_connect(sqe, r.fd, static_cast<const sockaddr*>(r.addr), r.addrlen);
+                break;
+            case IoOpcode::send:
+                io_uring_prep_send(sqe, r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL);
+                break;
+            case IoOpcode::recv: io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags); break;
+            case IoOpcode::sendmsg:
+                io_uring_prep_sendmsg(sqe, r.fd, static_cast<const msghdr*>(r.buf),
+                                      static_cast<unsigned>(r.flags | MSG_NOSIGNAL));
+                break;
+            case IoOpcode::recvmsg:
+                io_uring_prep_recvmsg(sqe, r.fd, static_cast<msghdr*>(r.buf),
+                                      static_cast<unsigned>(r.flags));
+                break;
+            case IoOpcode::shutdown: io_uring_prep_shutdown(sqe, r.fd, r.flags); break;
+        }
+    }
+
+    static void on_cqe(detail::RingCompletion* c, int res, unsigned /*flags*/) noexcept {
+        auto* self = static_cast<RingIo*>(c);
+        detail::IoRequest& r = *self->request;
+        r.res = res;
+        if (res == -ECANCELED || r.advance()) {
+            if (res == -ECANCELED) r.advance();
+            r.finish(r);  // the request may be gone from here on
+            return;
+        }
+        self->submit();  // its next call, on this ring
+    }
+};
+static_assert(sizeof(RingIo) <= sizeof(detail::IoRequest::backend_state));
+static_assert(std::is_trivially_destructible_v<RingIo>);
+
+RingIo& ring_io(detail::IoRequest& r) noexcept {
+    return *std::launder(reinterpret_cast<RingIo*>(r.backend_state));
+}
+
+}  // namespace
+
+bool IoUring::io_now(detail::IoRequest& /*r*/, stop_token /*token*/) { return false; }
+
+void IoUring::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
+    auto* io = new (r.backend_state) RingIo(r);
+    if (detail::RingWorker* w = detail::current_ring_worker(this)) {
+        io->user_data = w->tag(io);
+        io->owner = w;
+        r.local = true;
+        io->submit();
+        return;
+    }
+    io->user_data = detail::make_user_data(io);
+    io->owner = &detail::submission_worker(*this);
+    io->node.io = io;
+    io->owner->post(&io->node);
+}
+
+void IoUring::io_cancel(detail::IoRequest& r) noexcept {
+    // Before the submission, it sees the flag; after it, the cancel SQE follows the call's SQE
+    // on the same ring (and a later call of the request sees the flag).
+    RingIo& io = ring_io(r);
+    io.cancel_requested.store(true, std::memory_order_release);
+    io.owner->request_cancel(io.user_data);
+}
+
+}  // namespace corio

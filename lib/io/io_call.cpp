@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+// I/O requests as blocking system calls, their errors, and the default I/O of a backend.
+#include <corio/backend.hpp>
+#include <corio/detail/io_request.hpp>
+#include <corio/net.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace corio::detail {
+
+namespace {
+
+std::int64_t result_of(long r) noexcept { return r >= 0 ? r : -errno; }
+
+/// Descriptors and counts the kernel takes as int.
+int iov_count(std::size_t n) noexcept { return n > INT_MAX ? INT_MAX : static_cast<int>(n); }
+
+/// connect, made again after an interruption: the first call goes on in the kernel, so a later
+/// call waits for its outcome instead of starting another.
+std::int64_t perform_connect(IoRequest& r) noexcept {
+    if (::connect(r.fd, static_cast<const sockaddr*>(r.addr), r.addrlen) == 0) return 0;
+    int err = errno;
+    if (err == EINTR) {
+        r.mode = 1;  // the attempt is under way: the retry waits for it
+        return -EINTR;
+    }
+    if (err == EISCONN && r.mode == 1) return 0;
+    if (err != EALREADY && err != EINPROGRESS) return -err;
+    pollfd p{r.fd, POLLOUT, 0};
+    if (::poll(&p, 1, -1) < 0) return -errno;  // EINTR: called again, waits again
+    socklen_t len = sizeof err;
+    if (::getsockopt(r.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -errno;
+    return err == 0 ? 0 : -err;
+}
+
+}  // namespace
+
+const char* to_string(IoOpcode op) noexcept {
+    switch (op) {
+        case IoOpcode::read: return "read";
+        case IoOpcode::write: return "write";
+        case IoOpcode::readv: return "readv";
+        case IoOpcode::writev: return "writev";
+        case IoOpcode::openat: return "open";
+        case IoOpcode::close: return "close";
+        case IoOpcode::fsync: return "sync";
+        case IoOpcode::statx: return "stat";
+        case IoOpcode::accept: return "accept";
+        case IoOpcode::connect: return "connect";
+        case IoOpcode::send: return "send";
+        case IoOpcode::recv: return "recv";
+        case IoOpcode::sendmsg: return "sendmsg";
+        case IoOpcode::recvmsg: return "recvmsg";
+        case IoOpcode::shutdown: return "shutdown";
+    }
+    return "?";
+}
+
+static std::int64_t call_once(IoRequest& r) noexcept {
+    switch (r.opcode) {
+        case IoOpcode::read:
+            return result_of(r.offset < 0 ? ::read(r.fd, r.buf, r.len)
+                                          : ::pread(r.fd, r.buf, r.len, r.offset));
+        case IoOpcode::write:
+            return result_of(r.offset < 0 ? ::write(r.fd, r.buf, r.len)
+                                          : ::pwrite(r.fd, r.buf, r.len, r.offset));
+        case IoOpcode::readv: {
+            auto* iov = static_cast<const iovec*>(r.buf);
+            return result_of(r.offset < 0 ? ::readv(r.fd, iov, iov_count(r.len))
+                                          : ::preadv(r.fd, iov, iov_count(r.len), r.offset));
+        }
+        case IoOpcode::writev: {
+            auto* iov = static_cast<const iovec*>(r.buf);
+            return result_of(r.offset < 0 ? ::writev(r.fd, iov, iov_count(r.len))
+                                          : ::pwritev(r.fd, iov, iov_count(r.len), r.offset));
+        }
+        case IoOpcode::openat:
+            return result_of(::openat(AT_FDCWD, r.path, r.flags | O_CLOEXEC, r.mode));
+        case IoOpcode::close: return result_of(::close(r.fd));
+        case IoOpcode::fsync: return result_of(r.flags != 0 ? ::fdatasync(r.fd) : ::fsync(r.fd));
+        case IoOpcode::statx:
+            return result_of(::statx(r.fd, "", AT_EMPTY_PATH, r.mode,
+                                     static_cast<struct statx*>(r.addr)));
+        case IoOpcode::accept:
+            return result_of(::accept4(r.fd, static_cast<sockaddr*>(r.addr),
+                                       r.addr != nullptr ? &r.addrlen : nullptr,
+                                       r.flags | SOCK_CLOEXEC));
+        case IoOpcode::connect: return perform_connect(r);
+        case IoOpcode::send: return result_of(::send(r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL));
+        case IoOpcode::recv: return result_of(::recv(r.fd, r.buf, r.len, r.flags));
+        case IoOpcode::sendmsg:
+            return result_of(::sendmsg(r.fd, static_cast<const msghdr*>(r.buf),
+                                       r.flags | MSG_NOSIGNAL));
+        case IoOpcode::recvmsg:
+            return result_of(::recvmsg(r.fd, static_cast<msghdr*>(r.buf), r.flags));
+        case IoOpcode::shutdown: return result_of(::shutdown(r.fd, r.flags));
+    }
+    return -EINVAL;
+}
+
+std::int64_t perform_call(IoRequest& r) noexcept {
+    for (;;) {
+        const std::int64_t res = call_once(r);
+        if (res != -EAGAIN) return res;
+        // A non-blocking descriptor: wait until it is ready, as the kernel would for a
+        // blocking one (an interruption returns EINTR, and the caller calls again).
+        short events = 0;
+        switch (r.opcode) {
+            case IoOpcode::read:
+            case IoOpcode::readv:
+            case IoOpcode::recv:
+            case IoOpcode::recvmsg:
+            case IoOpcode::accept: events = POLLIN; break;
+            case IoOpcode::write:
+            case IoOpcode::writev:
+            case IoOpcode::send:
+            case IoOpcode::sendmsg: events = POLLOUT; break;
+            default: return res;
+        }
+        pollfd p{r.fd, events, 0};
+        if (::poll(&p, 1, -1) < 0) return -errno;
+    }
+}
+
+void throw_io_error(const IoRequest& r, int err) {
+    std::string what = "corio: ";
+    what += to_string(r.opcode);
+    const auto* sa = static_cast<const sockaddr*>(r.addr);
+    if (r.opcode == IoOpcode::openat) {
+        what += " \"";
+        what += r.path != nullptr ? r.path : "";
+        what += '"';
+    } else if (r.opcode == IoOpcode::connect && sa != nullptr &&
+               (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+        what += " to " + Address::from_sockaddr(sa, r.addrlen).to_string();
+    } else if (r.opcode == IoOpcode::connect && sa != nullptr && sa->sa_family == AF_UNIX) {
+        const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
+        std::string path(un->sun_path, r.addrlen - offsetof(sockaddr_un, sun_path));
+        if (!path.empty() && path.front() == '\0') path.front() = '@';
+        while (!path.empty() && path.back() == '\0') path.pop_back();
+        what += " to unix socket \"" + path + '"';
+    } else {
+        what += " on fd ";
+        what += std::to_string(r.fd);
+    }
+    const bool reads = r.opcode == IoOpcode::read || r.opcode == IoOpcode::recv ||
+                       r.opcode == IoOpcode::readv || r.opcode == IoOpcode::recvmsg;
+    if (err == EINVAL && reads && r.len == 0) {
+        what += ": the buffer is empty (a read of 0 bytes would look like the end of the stream)";
+        throw UsageError(std::errc::invalid_argument, what);
+    }
+    if (err == EBADF) {
+        what += ": not an open descriptor (closed, moved from, or never opened)";
+        throw UsageError(std::errc::bad_file_descriptor, what);
+    }
+    throw std::system_error(err, std::system_category(), what);
+}
+
+}  // namespace corio::detail
+
+namespace corio {
+
+bool Backend::io_now(detail::IoRequest& r, stop_token token) {
+    if (token.stop_requested()) {
+        r.res = -ECANCELED;
+        return true;
+    }
+    for (;;) {
+        r.res = detail::perform_call(r);
+        if (r.res == -EINTR) continue;
+        if (r.advance()) return true;
+    }
+}
+
+void Backend::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
+    // io_now performed every request already.
+    std::fprintf(stderr, "corio: %s started on a backend that performs I/O at once\n",
+                 detail::to_string(r.opcode));
+    std::abort();
+}
+
+void Backend::io_cancel(detail::IoRequest& /*r*/) noexcept {}
+
+}  // namespace corio

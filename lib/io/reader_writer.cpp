@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: MIT
+// Reader and Writer: the goals of their operations, checked against the buffer after each call,
+// and the readers and writers over files, stream sockets and memory.
+#include <corio/file.hpp>
+#include <corio/net.hpp>
+#include <corio/reader.hpp>
+#include <corio/writer.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace corio {
+
+namespace detail {
+
+namespace {
+
+[[noreturn]] void throw_too_long(const char* what, std::size_t capacity) {
+    throw std::system_error(std::make_error_code(std::errc::message_size),
+                            std::string("corio: ") + what + ": more than the reader's buffer (" +
+                                std::to_string(capacity) + " bytes) holds");
+}
+
+[[noreturn]] void throw_ended(const char* what, std::size_t got, std::size_t wanted) {
+    throw IoError(std::make_error_code(std::errc::no_message_available),
+                  std::string("corio: ") + what + ": the stream ended after " +
+                      std::to_string(got) + " of " + std::to_string(wanted) + " bytes",
+                  got);
+}
+
+}  // namespace
+
+// ---- Reader ---------------------------------------------------------------------------------
+
+ReadProgress::Outcome ReadProgress::run(IoRequest& r) noexcept {
+    Reader& rd = *reader;
+    std::byte* const base = rd.buffer_.data();
+    const std::size_t capacity = rd.buffer_.size();
+    for (;;) {
+        const std::size_t avail = rd.end_ - rd.seek_;
+        switch (goal) {
+            case ReadGoal::peek:
+            case ReadGoal::take:
+                if (avail >= n) return Outcome::done;
+                if (n > capacity && !rd.fixed_) {  // a fixed reader: the stream ends first
+                    too_long = true;
+                    return Outcome::ended;
+                }
+                break;
+            case ReadGoal::take_until: {
+                const std::byte* from = base + rd.seek_ + scanned;
+                if (const void* hit = std::memchr(from, static_cast<int>(delimiter), avail - scanned)) {
+                    found = static_cast<std::size_t>(static_cast<const std::byte*>(hit) -
+                                                     (base + rd.seek_));
+                    delimited = true;
+                    return Outcome::done;
+                }
+                scanned = avail;
+                if (avail == capacity) {
+                    too_long = true;
+                    return Outcome::ended;
+                }
+                break;
+            }
+            case ReadGoal::read_exact:
+            case ReadGoal::discard: {
+                const std::size_t k = std::min(avail, n - done);
+                if (goal == ReadGoal::read_exact && k != 0)
+                    std::memcpy(out + done, base + rd.seek_, k);
+                rd.seek_ += k;
+                done += k;
+                if (done == n) return Outcome::done;
+                break;
+            }
+            case ReadGoal::read_some: {
+                if (done != 0 || n == 0) return Outcome::done;  // a direct read got some
+                if (avail != 0) {
+                    const std::size_t k = std::min(avail, n);
+                    std::memcpy(out, base + rd.seek_, k);
+                    rd.seek_ += k;
+                    done = k;
+                    return Outcome::done;
+                }
+                break;
+            }
+        }
+        if (end_of_stream || rd.fixed_) {
+            end_of_stream = true;
+            return Outcome::ended;
+        }
+        // More from the source. A large read with nothing buffered goes straight to `out`.
+        const std::size_t left = n - done;
+        direct = (goal == ReadGoal::read_exact || goal == ReadGoal::read_some) &&
+                 rd.seek_ == rd.end_ && left >= capacity;
+        std::span<std::byte> into;
+        if (direct) {
+            into = {out + done, left};
+        } else {
+            if (rd.seek_ != 0) {  // keep the unread bytes at the front: the tail is free
+                const std::size_t unread = rd.end_ - rd.seek_;
+                std::memmove(base, base + rd.seek_, unread);
+                rd.seek_ = 0;
+                rd.end_ = unread;
+            }
+            into = rd.buffer_.subspan(rd.end_);
+        }
+        if (into.empty()) {  // a buffer of size 0, or full with a goal it cannot meet
+            too_long = true;
+            return Outcome::ended;
+        }
+        if (rd.prepare_read(r, into)) return Outcome::call;
+        end_of_stream = true;
+    }
+}
+
+void ReadProgress::account(std::size_t got) noexcept {
+    if (got == 0) {
+        end_of_stream = true;
+    } else if (direct) {
+        done += got;
+    } else {
+        reader->end_ += got;
+    }
+}
+
+std::span<const std::byte> ReadProgress::take_span(bool consume) {
+    Reader& rd = *reader;
+    const char* what = consume ? (n == 1 ? "take_byte" : "take") : "peek";
+    if (too_long) throw_too_long(what, rd.buffer_.size());
+    const std::size_t avail = rd.end_ - rd.seek_;
+    if (avail < n) throw_ended(what, avail, n);
+    std::span<const std::byte> s(rd.buffer_.data() + rd.seek_, n);
+    if (consume) rd.seek_ += n;
+    return s;
+}
+
+std::optional<std::span<const std::byte>> ReadProgress::take_line() {
+    Reader& rd = *reader;
+    if (too_long) throw_too_long("take_until", rd.buffer_.size());
+    const std::byte* at = rd.buffer_.data() + rd.seek_;
+    if (delimited) {
+        rd.seek_ += found + 1;
+        return std::span<const std::byte>(at, found);
+    }
+    const std::size_t avail = rd.end_ - rd.seek_;
+    if (avail == 0) return std::nullopt;
+    rd.seek_ = rd.end_;  // the last line, without its delimiter
+    return std::span<const std::byte>(at, avail);
+}
+
+void ReadProgress::check_exact(const char* what) const {
+    if (done < n) throw_ended(what, done, n);
+}
+
+// ---- stream_to ------------------------------------------------------------------------------
+
+StreamToOperation::StreamToOperation(Backend& backend, Reader& r, Writer& w) noexcept
+    : IoOperation(backend), reader_(&r), writer_(&w) {
+    step = &next;
+}
+
+StreamToOperation::Next StreamToOperation::run() noexcept {
+    Reader& rd = *reader_;
+    Writer& wr = *writer_;
+    for (;;) {
+        // Buffered input goes into the writer's buffer while it has room.
+        const std::size_t avail = rd.end_ - rd.seek_;
+        const std::size_t room = wr.buffer_.size() - wr.end_;
+        if (avail != 0 && room != 0) {
+            const std::size_t k = std::min(avail, room);
+            std::memcpy(wr.buffer_.data() + wr.end_, rd.buffer_.data() + rd.seek_, k);
+            wr.end_ += k;
+            rd.seek_ += k;
+            moved_ += k;
+            continue;
+        }
+        if (avail != 0) {  // the writer is full: drain it
+            reading_ = false;
+            if (!wr.prepare_write(*this, wr.buffered())) {
+                error_ = ENOBUFS;
+                return Next::failed;
+            }
+            return Next::call;
+        }
+        if (end_of_stream_ || rd.fixed_) return Next::done;
+        rd.seek_ = rd.end_ = 0;
+        if (rd.buffer_.empty()) {
+            error_ = EINVAL;
+            return Next::failed;
+        }
+        reading_ = true;
+        if (!rd.prepare_read(*this, rd.buffer_)) return Next::done;
+        return Next::call;
+    }
+}
+
+bool StreamToOperation::try_now() {
+    const Next n = run();
+    if (n == Next::done) finish_early(0);
+    if (n == Next::failed) finish_early(-error_);
+    return IoOperation::try_now();
+}
+
+bool StreamToOperation::next(IoRequest& r) noexcept {
+    auto& self = static_cast<StreamToOperation&>(r);
+    if (r.res < 0) return true;
+    const auto got = static_cast<std::size_t>(r.res);
+    if (self.reading_) {
+        if (got == 0)
+            self.end_of_stream_ = true;
+        else
+            self.reader_->end_ += got;
+    } else {
+        if (got == 0) {
+            r.res = -ENOSPC;
+            return true;
+        }
+        Writer& wr = *self.writer_;
+        std::memmove(wr.buffer_.data(), wr.buffer_.data() + got, wr.end_ - got);
+        wr.end_ -= got;
+    }
+    switch (self.run()) {
+        case Next::call: return false;
+        case Next::done: r.res = 0; return true;
+        case Next::failed: r.res = -self.error_; return true;
+    }
+    return true;
+}
+
+std::uint64_t StreamToOperation::take_result() {
+    if (status() != Status::canceled && res < 0 && moved_ != 0)
+        throw_partial_error(*this, static_cast<int>(-res), moved_);
+    result();
+    return moved_;
+}
+
+// ---- Writer ---------------------------------------------------------------------------------
+
+WriteProgress::Outcome WriteProgress::run(IoRequest& r) noexcept {
+    Writer& wr = *writer;
+    const std::size_t capacity = wr.buffer_.size();
+    for (;;) {
+        if (remaining != 0) {
+            const std::size_t room = capacity - wr.end_;
+            if (remaining <= room) {
+                std::memcpy(wr.buffer_.data() + wr.end_, data, remaining);
+                wr.end_ += remaining;
+                written += remaining;
+                data += remaining;
+                remaining = 0;
+                continue;
+            }
+            if (wr.end_ == 0 && remaining >= capacity) {  // a large write skips the buffer
+                direct = true;
+                if (!wr.prepare_write(r, {data, remaining})) break;
+                return Outcome::call;
+            }
+            // Fill the buffer, then drain it.
+            std::memcpy(wr.buffer_.data() + wr.end_, data, room);
+            wr.end_ += room;
+            written += room;
+            data += room;
+            remaining -= room;
+        } else if (!flush || wr.end_ == 0) {
+            return Outcome::done;
+        }
+        direct = false;
+        if (!wr.prepare_write(r, wr.buffered())) break;
+        return Outcome::call;
+    }
+    error = ENOBUFS;  // a sink that takes nothing more (a fixed buffer that is full)
+    return Outcome::failed;
+}
+
+void WriteProgress::account(std::size_t n) noexcept {
+    if (direct) {
+        data += n;
+        remaining -= n;
+        written += n;
+        return;
+    }
+    Writer& wr = *writer;
+    std::memmove(wr.buffer_.data(), wr.buffer_.data() + n, wr.end_ - n);
+    wr.end_ -= n;
+}
+
+WriterOperation::WriterOperation(Backend& backend, Writer& w, const void* data, std::size_t size,
+                                 bool flush, std::error_code* ec) noexcept
+    : IoOperation(backend, ec) {
+    progress_.writer = &w;
+    progress_.data = static_cast<const std::byte*>(data);
+    progress_.remaining = size;
+    progress_.flush = flush;
+    step = &next;
+    opcode = IoOpcode::write;
+}
+
+WriterOperation::WriterOperation(Backend& backend, Writer& w, fmt::memory_buffer&& text) noexcept
+    : WriterOperation(backend, w, nullptr, 0, false) {
+    scratch_ = std::move(text);
+    progress_.data = reinterpret_cast<const std::byte*>(scratch_.data());
+    progress_.remaining = scratch_.size();
+}
+
+WriterOperation::WriterOperation(Backend& backend, Writer& w, std::size_t size) noexcept
+    : WriterOperation(backend, w, nullptr, 0, false) {
+    progress_.written = size;
+}
+
+bool WriterOperation::settle(WriteProgress::Outcome o) noexcept {
+    if (o == WriteProgress::Outcome::done) finish_early(0);
+    if (o == WriteProgress::Outcome::failed) finish_early(-progress_.error);
+    return o == WriteProgress::Outcome::call;
+}
+
+bool WriterOperation::try_now() {
+    settle(progress_.run(*this));
+    return IoOperation::try_now();
+}
+
+bool WriterOperation::next(IoRequest& r) noexcept {
+    auto& self = static_cast<WriterOperation&>(r);
+    if (r.res < 0) return true;
+    if (r.res == 0) {  // no progress: the device is full
+        r.res = -ENOSPC;
+        return true;
+    }
+    self.progress_.account(static_cast<std::size_t>(r.res));
+    switch (self.progress_.run(r)) {
+        case WriteProgress::Outcome::call: return false;
+        case WriteProgress::Outcome::done: r.res = 0; return true;
+        case WriteProgress::Outcome::failed: r.res = -self.progress_.error; return true;
+    }
+    return true;
+}
+
+std::size_t WriterOperation::take_result() {
+    if (status() != Status::canceled && res < 0 && progress_.written != 0 &&
+        !reports_to_error_code())
+        throw_partial_error(*this, static_cast<int>(-res), progress_.written);
+    if (result() < 0) return progress_.written;
+    return progress_.written;
+}
+
+}  // namespace detail
+
+// ---- readers and writers --------------------------------------------------------------------
+
+namespace {
+
+void prepare(detail::IoRequest& r, detail::IoOpcode op, int fd, const void* data,
+             std::size_t size) noexcept {
+    r.set(op, fd, data, size);
+}
+
+}  // namespace
+
+FileReader::FileReader(const File& f, std::span<std::byte> buffer) noexcept
+    : Reader(buffer), fd_(f.fd()) {}
+
+bool FileReader::prepare_read(detail::IoRequest& r, std::span<std::byte> into) noexcept {
+    prepare(r, detail::IoOpcode::read, fd_, into.data(), into.size());
+    return true;
+}
+
+StreamReader::StreamReader(const detail::StreamSocket& s, std::span<std::byte> buffer) noexcept
+    : Reader(buffer), fd_(s.fd()) {}
+
+bool StreamReader::prepare_read(detail::IoRequest& r, std::span<std::byte> into) noexcept {
+    prepare(r, detail::IoOpcode::recv, fd_, into.data(), into.size());
+    return true;
+}
+
+FixedReader::FixedReader(std::span<const std::byte> data) noexcept
+    : Reader(std::span(const_cast<std::byte*>(data.data()), data.size())) {
+    make_fixed(data.size());  // never written: a fixed reader is never refilled or compacted
+}
+
+FileWriter::FileWriter(const File& f, std::span<std::byte> buffer) noexcept
+    : Writer(buffer), fd_(f.fd()) {}
+
+bool FileWriter::prepare_write(detail::IoRequest& r, std::span<const std::byte> data) noexcept {
+    prepare(r, detail::IoOpcode::write, fd_, data.data(), data.size());
+    return true;
+}
+
+StreamWriter::StreamWriter(const detail::StreamSocket& s, std::span<std::byte> buffer) noexcept
+    : Writer(buffer), fd_(s.fd()) {}
+
+bool StreamWriter::prepare_write(detail::IoRequest& r, std::span<const std::byte> data) noexcept {
+    prepare(r, detail::IoOpcode::send, fd_, data.data(), data.size());
+    return true;
+}
+
+}  // namespace corio

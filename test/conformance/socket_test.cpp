@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: MIT
+// Sockets on every backend that waits for them (Simulated makes each call at once, so a socket
+// with nothing to read would block its only thread: it runs only what cannot wait): TCP over
+// IPv4 and IPv6 loopback, Unix streams, UDP; faults (refused, reset, broken pipe, EMFILE in an
+// accept loop); cancellation before, during and after each wait.
+#include "conformance/harness.hpp"
+
+#include <corio/file.hpp>
+#include <corio/net.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace corio::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s)); }
+std::span<std::byte> writable(std::string& s) { return std::as_writable_bytes(std::span(s)); }
+
+/// Reads from `s` until `n` bytes came or the stream ended.
+template <class S>
+std::string read_n(Io io, const S& s, std::size_t n) {
+    std::string out;
+    std::string buf(4096, '\0');
+    while (out.size() < n) {
+        const std::size_t got = s.read(io, writable(buf)).await();
+        if (got == 0) break;
+        out.append(buf, 0, got);
+    }
+    return out;
+}
+
+/// Echoes one connection until its peer shuts down; returns the bytes echoed.
+template <class S>
+std::size_t echo(Io io, S conn) {
+    std::string buf(4096, '\0');
+    std::size_t total = 0;
+    for (;;) {
+        const std::size_t n = conn.read(io, writable(buf)).await();
+        if (n == 0) return total;
+        (void)conn.write_all(io, std::string_view(buf).substr(0, n)).await();
+        total += n;
+    }
+}
+
+class SocketTest : public Conformance {
+  protected:
+    void SetUp() override {
+        if (simulated()) GTEST_SKIP() << "Simulated makes each call at once: a socket wait blocks it";
+    }
+};
+INSTANTIATE_TEST_SUITE_P(, SocketTest,
+                         ::testing::Values(BackendKind::simulated, BackendKind::threaded,
+                                           BackendKind::threaded_inline, BackendKind::io_uring_0,
+                                           BackendKind::io_uring_1, BackendKind::io_uring_2,
+                                           BackendKind::io_uring_fiber),
+                         param_name);
+
+TEST_P(SocketTest, TcpEchoOverIpv4Loopback) {
+    run([&](Io io) {
+        TcpListener listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        const Address at = listener.local_address();
+        EXPECT_TRUE(at.is_loopback());
+        EXPECT_NE(at.port(), 0);
+        auto server = io.concurrent([&] {
+            TcpStream conn = listener.accept(io).await();
+            EXPECT_EQ(conn.local_address(), at);
+            return echo(io, std::move(conn));
+        });
+        TcpStream client = TcpStream::connect(io, at).await();
+        client.set_nodelay(true);
+        EXPECT_EQ(client.option(IPPROTO_TCP, TCP_NODELAY), 1);
+        client.set_keepalive(true);
+        EXPECT_EQ(client.peer_address(), at);
+        const std::string msg(100000, 'e');
+        EXPECT_EQ(client.write_all(io, msg).await(), msg.size());
+        EXPECT_EQ(read_n(io, client, msg.size()), msg);
+        client.shutdown(io).await();
+        EXPECT_EQ(server.await(), msg.size());
+        std::string buf(8, '\0');
+        EXPECT_EQ(client.read(io, writable(buf)).await(), 0U) << "the server closed";
+        client.close(io).await();
+    });
+}
+
+TEST_P(SocketTest, TcpOverIpv6LoopbackWithVectoredIo) {
+    run([&](Io io) {
+        TcpListener listener;
+        try {
+            listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv6, 0));
+        } catch (const std::system_error& e) {
+            GTEST_SKIP() << "no IPv6 loopback: " << e.what();
+        }
+        auto server = io.concurrent([&] { return echo(io, listener.accept(io).await()); });
+        TcpStream client = TcpStream::connect(io, listener.local_address()).await();
+        EXPECT_EQ(client.peer_address().family(), Address::Family::ipv6);
+        std::string a = "gather", b = "ed";
+        std::array<iovec, 2> out{iovec{a.data(), a.size()}, iovec{b.data(), b.size()}};
+        EXPECT_EQ(client.writev(io, out).await(), 8U);
+        std::string x(3, '\0'), y(5, '\0');
+        std::array<iovec, 2> in{iovec{x.data(), x.size()}, iovec{y.data(), y.size()}};
+        const std::size_t got = client.readv(io, in).await();
+        ASSERT_GT(got, 0U);
+        std::string all = (x + y).substr(0, got);
+        all += read_n(io, client, 8 - got);  // a short read leaves the rest for the next
+        EXPECT_EQ(all, "gathered");
+        client.shutdown(io).await();
+        EXPECT_EQ(server.await(), 8U);
+    });
+}
+
+TEST_P(SocketTest, CoroutineServerAndClient) {
+    run([&](Io io) {
+        TcpListener listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        auto serve = [](Io io, const TcpListener& l) -> Task<std::size_t> {
+            TcpStream conn = co_await l.accept(io);
+            std::array<std::byte, 512> buf;
+            std::size_t total = 0;
+            for (;;) {
+                const std::size_t n = co_await conn.read(io, buf);
+                if (n == 0) co_return total;
+                co_await conn.write_all(io, std::span(buf).first(n));
+                total += n;
+            }
+        };
+        auto client = [](Io io, Address at) -> Task<std::string> {
+            TcpStream s = co_await TcpStream::connect(io, at);
+            co_await s.write_all(io, "ping from a coroutine");
+            co_await s.shutdown(io);
+            std::string out, buf(64, '\0');
+            for (;;) {
+                const std::size_t n = co_await s.read(io, writable(buf));
+                if (n == 0) co_return out;
+                out.append(buf, 0, n);
+            }
+        };
+        auto server = io.concurrent(serve, io, std::cref(listener));
+        EXPECT_EQ(io.concurrent(client, io, listener.local_address()).await(),
+                  "ping from a coroutine");
+        EXPECT_EQ(server.await(), 21U);
+    });
+}
+
+TEST_P(SocketTest, AcceptCancelledBeforeDuringAndAfter) {
+    run([&](Io io) {
+        TcpListener listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        // Before: no connection is taken from the queue.
+        auto before = start_cancelled(io, [&] { return listener.accept(io).await(); });
+        EXPECT_THROW((void)before.await(), Canceled);
+        // During.
+        auto during = io.concurrent([&] { return listener.accept(io).await(); });
+        ASSERT_TRUE(parked_on(io, during, detail::WaitKind::io));
+        EXPECT_THROW((void)during.cancel(), Canceled);
+        // After: the accepted connection is kept, not dropped.
+        TcpStream client = TcpStream::connect(io, listener.local_address()).await();
+        auto after = io.concurrent([&] { return listener.accept(io).await(); });
+        EXPECT_TRUE(after.await().is_open());
+        TcpStream conn = std::move(after.cancel());  // idempotent: the same connection
+        EXPECT_TRUE(conn.is_open());
+        (void)client.write_all(io, "x").await();
+        EXPECT_EQ(read_n(io, conn, 1), "x");
+    });
+}
+
+TEST_P(SocketTest, ReadCancelledWhileItWaitsLosesNothing) {
+    run([&](Io io) {
+        auto [a, b] = UnixStream::pair();
+        auto reader = io.concurrent([&] {
+            std::string buf(8, '\0');
+            return a.read(io, writable(buf)).await();
+        });
+        ASSERT_TRUE(parked_on(io, reader, detail::WaitKind::io));
+        EXPECT_THROW((void)reader.cancel(), Canceled);
+        (void)b.write_all(io, "kept").await();
+        EXPECT_EQ(read_n(io, a, 4), "kept");
+    });
+}
+
+TEST_P(SocketTest, ConnectRefusedNamesTheFailure) {
+    run([&](Io io) {
+        Address at;
+        {
+            TcpListener l = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+            at = l.local_address();
+        }  // closed: nothing listens there now
+        try {
+            (void)TcpStream::connect(io, at).await();
+            ADD_FAILURE() << "connected to a closed port";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code(), std::errc::connection_refused);
+            EXPECT_NE(std::string(e.what()).find(at.to_string()), std::string::npos) << e.what();
+        }
+        std::error_code ec;
+        TcpStream s = TcpStream::connect(io, at, ec).await();
+        EXPECT_EQ(ec, std::errc::connection_refused);
+        EXPECT_FALSE(s.is_open());
+    });
+}
+
+TEST_P(SocketTest, ConnectThatCannotCompleteTimesOut) {
+    run([&](Io io) {
+        // A listener that never accepts, with a full queue: the next SYN is dropped and the
+        // connect waits for a retransmission that is dropped again.
+        TcpListener l = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0),
+                                          {.backlog = 0});
+        std::vector<TcpStream> filling;
+        bool blocked = false;
+        for (int i = 0; i < 16 && !blocked; ++i) {
+            try {
+                filling.push_back(
+                    with_timeout(io, 200ms, TcpStream::connect(io, l.local_address())).await());
+            } catch (const Timeout&) {
+                blocked = true;
+            }
+        }
+        EXPECT_TRUE(blocked) << "every connect completed: the accept queue never filled";
+    });
+}
+
+TEST_P(SocketTest, PeerResetAndBrokenPipeAreErrorsNotSignals) {
+    run([&](Io io) {
+        TcpListener listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        TcpStream client = TcpStream::connect(io, listener.local_address()).await();
+        TcpStream conn = listener.accept(io).await();
+        // An abortive close: the peer gets a reset.
+        const linger hard{1, 0};
+        ASSERT_EQ(::setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard), 0);
+        client = TcpStream();
+        std::string buf(8, '\0');
+        std::error_code ec;
+        (void)conn.read(io, writable(buf), ec).await();
+        EXPECT_EQ(ec, std::errc::connection_reset);
+
+        // A write to a peer that closed: EPIPE or ECONNRESET, after some bytes or none.
+        TcpStream c2 = TcpStream::connect(io, listener.local_address()).await();
+        TcpStream s2 = listener.accept(io).await();
+        c2 = TcpStream();
+        const std::string big(4 << 20, 'w');
+        try {
+            (void)s2.write_all(io, big).await();
+            (void)s2.write_all(io, big).await();
+            ADD_FAILURE() << "wrote 8 MiB to a closed peer";
+        } catch (const IoError& e) {
+            EXPECT_GT(e.transferred(), 0U);
+            EXPECT_TRUE(e.code() == std::errc::broken_pipe ||
+                        e.code() == std::errc::connection_reset)
+                << e.what();
+        } catch (const std::system_error& e) {
+            EXPECT_TRUE(e.code() == std::errc::broken_pipe ||
+                        e.code() == std::errc::connection_reset)
+                << e.what();
+        }
+    });
+}
+
+TEST_P(SocketTest, AcceptLoopSurvivesRunningOutOfDescriptors) {
+    run([&](Io io) {
+        TcpListener listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        TcpStream client = TcpStream::connect(io, listener.local_address()).await();
+        rlimit old{};
+        ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+        // Lower the limit to just above the descriptors open now, then take the rest.
+        int highest = ::dup(0);
+        ASSERT_GE(highest, 0);
+        ::close(highest);
+        rlimit low = old;
+        low.rlim_cur = static_cast<rlim_t>(highest + 8);
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+        std::vector<int> hog;
+        for (int fd; (fd = ::dup(0)) >= 0;) hog.push_back(fd);
+        ASSERT_EQ(errno, EMFILE);
+        std::error_code ec;
+        TcpStream none = listener.accept(io, ec).await();
+        EXPECT_EQ(ec, std::errc::too_many_files_open);
+        EXPECT_FALSE(none.is_open());
+        ::close(hog.back());
+        hog.pop_back();
+        TcpStream conn = listener.accept(io).await();  // the same connection, still queued
+        for (int fd : hog) ::close(fd);
+        ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+        (void)client.write_all(io, "still here").await();
+        EXPECT_EQ(read_n(io, conn, 10), "still here");
+    });
+}
+
+TEST_P(SocketTest, UnixStreamsByPathAndAbstractAddress) {
+    run([&](Io io) {
+        const std::string dir = ::testing::TempDir();
+        const std::string path = dir + "corio-unix-" + std::to_string(::getpid()) + ".sock";
+        ::unlink(path.c_str());
+        UnixListener listener = UnixListener::bind(io, path);
+        auto server = io.concurrent([&] { return echo(io, listener.accept(io).await()); });
+        UnixStream client = UnixStream::connect(io, path).await();
+        (void)client.write_all(io, "over a path").await();
+        EXPECT_EQ(read_n(io, client, 11), "over a path");
+        client.shutdown(io).await();
+        EXPECT_EQ(server.await(), 11U);
+        ::unlink(path.c_str());
+
+        using namespace std::string_literals;
+        const std::string abstract = "\0corio-abstract-"s + std::to_string(::getpid());
+        UnixListener l2 = UnixListener::bind(io, abstract);
+        auto s2 = io.concurrent([&] { return echo(io, l2.accept(io).await()); });
+        UnixStream c2 = UnixStream::connect(io, abstract).await();
+        (void)c2.write_all(io, "abstract").await();
+        EXPECT_EQ(read_n(io, c2, 8), "abstract");
+        c2.shutdown(io).await();
+        EXPECT_EQ(s2.await(), 8U);
+
+        EXPECT_THROW((void)UnixStream::connect(io, std::string(200, 'p')).await(), std::system_error);
+        EXPECT_THROW((void)UnixListener::bind(io, ""), UsageError);
+        try {
+            (void)UnixStream::connect(io, dir + "no-such-socket").await();
+            ADD_FAILURE();
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory);
+        }
+    });
+}
+
+TEST_P(SocketTest, UdpDatagramsAndACancelledReceive) {
+    run([&](Io io) {
+        UdpSocket a = UdpSocket::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        UdpSocket b = UdpSocket::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        EXPECT_EQ(a.send_to(io, bytes_of("datagram"), b.local_address()).await(), 8U);
+        std::string buf(64, '\0');
+        const Datagram d = b.recv_from(io, writable(buf)).await();
+        EXPECT_EQ(d.size, 8U);
+        EXPECT_EQ(buf.substr(0, d.size), "datagram");
+        EXPECT_EQ(d.from, a.local_address());
+
+        auto waiting = io.concurrent([&] {
+            std::string tmp(64, '\0');
+            return b.recv_from(io, writable(tmp)).await().size;
+        });
+        ASSERT_TRUE(parked_on(io, waiting, detail::WaitKind::io));
+        EXPECT_THROW((void)waiting.cancel(), Canceled);
+        EXPECT_EQ(a.send_to(io, bytes_of("next"), b.local_address()).await(), 4U);
+        EXPECT_EQ(b.recv_from(io, writable(buf)).await().size, 4U) << "the cancelled receive took nothing";
+        EXPECT_THROW((void)b.recv_from(io, std::span<std::byte>()).await(), UsageError);
+    });
+}
+
+TEST_P(SocketTest, BindErrorsNameTheAddress) {
+    run([&](Io io) {
+        TcpListener l = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        try {
+            (void)TcpListener::bind(io, l.local_address(), {.reuse_address = false});
+            ADD_FAILURE() << "bound a port in use";
+        } catch (const std::system_error& e) {
+            EXPECT_EQ(e.code(), std::errc::address_in_use);
+            EXPECT_NE(std::string(e.what()).find(l.local_address().to_string()), std::string::npos);
+        }
+        // Two listeners on one port with SO_REUSEPORT.
+        TcpListener p1 = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0),
+                                           {.reuse_port = true});
+        TcpListener p2 = TcpListener::bind(io, p1.local_address(), {.reuse_port = true});
+        EXPECT_EQ(p1.local_address(), p2.local_address());
+    });
+}
+
+}  // namespace
+}  // namespace corio::test
