@@ -51,12 +51,11 @@ void section_async(corio::Io io) {
 
 // ---- (b) a Group processes four files ----------------------------------------------------------
 
-void process_file(const fs::path& path) {  // blocking file I/O: corio's own files come later
-    std::ifstream in(path);
-    std::string text(std::istreambuf_iterator<char>(in), {});
+void process_file(corio::Io io, const fs::path& path) {  // read, transform, write
+    std::string text = corio::read_file(io, path).await();
     std::transform(text.begin(), text.end(), text.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    std::ofstream(fs::path(path) += ".out") << text;
+    corio::write_file(io, fs::path(path) += ".out", text).await();
 }
 
 void section_group(corio::Io io) {
@@ -68,7 +67,7 @@ void section_group(corio::Io io) {
     for (const char* name : names) std::ofstream(dir / name) << "hello from " << name;
     {
         corio::Group group{io};
-        for (const char* name : names) group.async(process_file, dir / name);
+        for (const char* name : names) group.async(process_file, io, dir / name);
         group.wait();  // rethrows the first error (after cancelling the other members)
     }
     for (const char* name : names) {

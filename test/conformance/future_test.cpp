@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -40,6 +41,23 @@ TEST_P(Future, AwaitOnAnRvalueMovesTheResultOut) {
     run([](Io io) {
         auto p = io.async([] { return std::make_unique<int>(7); }).await();
         EXPECT_EQ(*p, 7);
+    });
+}
+
+TEST_P(Future, ACoroutineTakesMoveOnlyArgumentsByValueAndOthersByReference) {
+    run([&](Io io) {
+        auto by_value = [](Io, std::unique_ptr<int> p) -> corio::Task<int> { co_return *p + 1; };
+        EXPECT_EQ(io.async(by_value, io, std::make_unique<int>(41)).await(), 42);
+        auto by_ref = [](Io, const std::string& s, std::string& out) -> corio::Task<std::size_t> {
+            out = s + "!";
+            co_return s.size();
+        };
+        std::string out;
+        EXPECT_EQ(io.async(by_ref, io, std::string("kept"), std::ref(out)).await(), 4U);
+        EXPECT_EQ(out, "kept!");
+        corio::Group g{io};
+        g.async(by_value, io, std::make_unique<int>(1));
+        g.wait();
     });
 }
 

@@ -60,8 +60,18 @@ struct CoroutineTask : ResultTask<R> {
     template <class G, class... B>
     explicit CoroutineTask(G&& g, B&&... b)
         : fn(std::forward<G>(g)), args(std::forward<B>(b)...),
-          body(std::apply(fn, args)) {
+          body(start()) {
         this->coroutine = true;
+    }
+
+    /// Calls the coroutine function with the kept arguments: as rvalues when it takes them so
+    /// (a parameter by value is moved into the frame, so move-only arguments work; one by
+    /// const reference still binds the kept object), else as lvalues.
+    Task<R> start() {
+        if constexpr (std::is_invocable_v<F&, A&&...>)
+            return std::apply(fn, std::move(args));
+        else
+            return std::apply(fn, args);
     }
 
     F fn;

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+// What the example programs share: flags, and the backend a flag names.
+#pragma once
+
+#include <corio/corio.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace example {
+
+/// `--name value` flags, and `--name` alone for a boolean.
+class Flags {
+  public:
+    Flags(int argc, char** argv) : args_(argv + 1, argv + argc) {}
+
+    [[nodiscard]] std::string get(std::string_view name, std::string fallback) const {
+        for (std::size_t i = 0; i + 1 < args_.size(); ++i)
+            if (args_[i] == name) return args_[i + 1];
+        return fallback;
+    }
+    [[nodiscard]] long number(std::string_view name, long fallback) const {
+        const std::string v = get(name, "");
+        if (v.empty()) return fallback;
+        char* end = nullptr;
+        const long n = std::strtol(v.c_str(), &end, 10);
+        if (*end != '\0') usage_error(std::string(name) + " wants a number, not '" + v + "'");
+        return n;
+    }
+    [[nodiscard]] bool has(std::string_view name) const {
+        for (const std::string& a : args_)
+            if (a == name) return true;
+        return false;
+    }
+    [[noreturn]] static void usage_error(const std::string& why) {
+        std::fprintf(stderr, "error: %s\n", why.c_str());
+        std::exit(2);
+    }
+
+  private:
+    std::vector<std::string> args_;
+};
+
+/// The backend `--backend io_uring|threaded` names, with `--threads N` workers on IoUring.
+inline std::unique_ptr<corio::Backend> make_backend(const Flags& flags) {
+    const std::string name = flags.get("--backend", "io_uring");
+    if (name == "threaded") return std::make_unique<corio::Threaded>();
+    if (name != "io_uring") Flags::usage_error("--backend is io_uring or threaded, not " + name);
+    corio::IoUring::Options o;
+    o.threads = static_cast<unsigned>(flags.number("--threads", o.threads));
+    try {
+        return std::make_unique<corio::IoUring>(o);
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "io_uring unavailable (%s): using threaded\n", e.what());
+        return std::make_unique<corio::Threaded>();
+    }
+}
+
+}  // namespace example
