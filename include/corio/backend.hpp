@@ -56,6 +56,14 @@ class CORIO_EXPORT Backend {
     /// Where `io.blocking` runs functions that block in ways corio cannot see: a backend whose
     /// tasks have threads of their own (Threaded: itself; IoUring: its offload pool).
     virtual Backend& blocking_backend() { return *this; }
+    /// Runs `job` on a thread of its own, outside any task, for work that blocks and that no
+    /// one waits for to the end (a name lookup whose caller may leave early): Threaded queues it
+    /// on its pool, IoUring on its blocking-offload pool. False when the backend has no such
+    /// threads (Simulated): the caller then runs it itself.
+    virtual bool run_detached(detail::Runnable& job) noexcept {
+        (void)job;
+        return false;
+    }
     /// Why the last `schedule` on this thread returned false (the message of the
     /// ConcurrencyUnavailable that `concurrent` throws then).
     [[nodiscard]] virtual std::string schedule_failure() const;

@@ -101,6 +101,8 @@ class CORIO_EXPORT IoUring final : public Backend {
     std::string schedule_failure() const override;
     /// A Threaded pool started at the first `io.blocking`.
     Backend& blocking_backend() override;
+    /// On the blocking-offload pool.
+    bool run_detached(detail::Runnable& job) noexcept override;
     /// Every call is an SQE: none is made at once.
     bool io_now(detail::IoRequest& r, stop_token token) override;
     void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;

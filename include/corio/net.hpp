@@ -22,6 +22,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace corio {
 
@@ -80,6 +81,51 @@ class CORIO_EXPORT Address {
     };
     Storage storage_;
 };
+
+// ---- name resolution ----------------------------------------------------------------------------
+
+namespace detail {
+
+struct ResolveState;
+
+/// resolve: getaddrinfo on a thread of the backend's (never a worker), in a state shared with
+/// it, so a cancelled caller leaves at once and the lookup ends on its own.
+class [[nodiscard]] CORIO_EXPORT ResolveOperation final : public Operation<ResolveOperation> {
+  public:
+    ResolveOperation(Backend& backend, std::string_view host, std::uint16_t port) noexcept;
+    ResolveOperation(const ResolveOperation&) = delete;
+    ~ResolveOperation();
+
+    bool try_now();
+    void arm();
+    void try_cancel() noexcept;
+    [[nodiscard]] WaitInfo wait_info() const noexcept { return {WaitKind::io, -1, {}}; }
+    std::vector<Address> take_result();
+
+  private:
+    friend struct ResolveState;
+    void finished() noexcept { complete(Status::ok); }
+
+    Backend* backend_;
+    std::string host_;
+    std::uint16_t port_;
+    ResolveState* state_ = nullptr;
+    std::vector<Address> result_;
+    int error_ = 0;         // a getaddrinfo error (EAI_*), or
+    int system_error_ = 0;  // errno, for EAI_SYSTEM or a failure to start
+};
+
+}  // namespace detail
+
+/// The IPv4 and IPv6 addresses of `host` (a name or a numeric address) with `port`, in the
+/// order getaddrinfo gives them. The lookup runs on a thread of the backend's (its pool on
+/// Threaded, its blocking-offload pool on IoUring; on Simulated, at once): a cancelled caller
+/// returns at once with Canceled while the lookup finishes by itself. A name that does not
+/// resolve throws std::system_error (`std::errc::host_unreachable`) naming it and saying why.
+[[nodiscard]] inline detail::ResolveOperation resolve(Io io, std::string_view host,
+                                                      std::uint16_t port) noexcept {
+    return {io.backend(), host, port};
+}
 
 // ---- sockets ----------------------------------------------------------------------------------
 

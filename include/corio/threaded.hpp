@@ -68,6 +68,7 @@ class CORIO_EXPORT Threaded final : public Backend {
     bool io_now(detail::IoRequest& r, stop_token token) override;
     void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
     void io_cancel(detail::IoRequest& r) noexcept override;
+    bool run_detached(detail::Runnable& job) noexcept override;
 
     struct Impl;
 

@@ -369,3 +369,64 @@ TEST_P(SocketTest, BindErrorsNameTheAddress) {
 
 }  // namespace
 }  // namespace corio::test
+
+namespace corio::test {
+namespace {
+
+// resolve runs on every backend (on Simulated, at once).
+CORIO_CONFORMANCE_SUITE(ResolveTest);
+
+TEST_P(ResolveTest, NamesAndNumericAddresses) {
+    run([&](Io io) {
+        const std::vector<Address> local = resolve(io, "localhost", 8080).await();
+        ASSERT_FALSE(local.empty());
+        for (const Address& a : local) {
+            EXPECT_TRUE(a.is_loopback()) << a.to_string();
+            EXPECT_EQ(a.port(), 8080);
+        }
+        const std::vector<Address> v4 = resolve(io, "127.0.0.1", 7).await();
+        ASSERT_EQ(v4.size(), 1U);
+        EXPECT_EQ(v4[0], Address::parse("127.0.0.1:7"));
+        const std::vector<Address> v6 = resolve(io, "::1", 7).await();
+        ASSERT_EQ(v6.size(), 1U);
+        EXPECT_EQ(v6[0], Address::parse("[::1]:7"));
+        auto coro = [](Io io) -> Task<std::size_t> {
+            co_return (co_await resolve(io, "localhost", 1)).size();
+        };
+        EXPECT_EQ(io.async(coro, io).await(), local.size());
+    });
+}
+
+TEST_P(ResolveTest, ANameThatDoesNotResolveSaysSo) {
+    run([&](Io io) {
+        try {
+            (void)resolve(io, "no-such-host.invalid", 80).await();
+            ADD_FAILURE() << "resolved a name in .invalid";
+        } catch (const std::system_error& e) {
+            EXPECT_NE(std::string(e.what()).find("no-such-host.invalid"), std::string::npos)
+                << e.what();
+        }
+    });
+}
+
+TEST_P(ResolveTest, CancelledBeforeAndRacingItsLookup) {
+    run([&](Io io) {
+        auto before = start_cancelled(io, [io] { return resolve(io, "localhost", 1).await().size(); });
+        EXPECT_THROW((void)before.await(), Canceled);
+        // A cancel racing the lookup: either the result or Canceled, never a hang or a crash,
+        // and a lookup left behind finishes by itself.
+        int results = 0, cancels = 0;
+        for (std::size_t i = 0; i < scaled(100); ++i) {
+            auto f = io.async([io] { return resolve(io, "localhost", 1).await().size(); });
+            try {
+                results += f.cancel() > 0 ? 1 : 0;
+            } catch (const Canceled&) {
+                ++cancels;
+            }
+        }
+        EXPECT_EQ(results + cancels, static_cast<int>(scaled(100)));
+    });
+}
+
+}  // namespace
+}  // namespace corio::test

@@ -484,6 +484,14 @@ Backend& IoUring::blocking_backend() {
     return *impl.blocking;
 }
 
+bool IoUring::run_detached(detail::Runnable& job) noexcept {
+    try {
+        return blocking_backend().run_detached(job);
+    } catch (...) {
+        return false;  // no pool: the caller runs it
+    }
+}
+
 void IoUring::yield_plain() {
     Impl& impl = *impl_;
     Impl::RingWorker* w = impl.current_worker();

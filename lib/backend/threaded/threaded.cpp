@@ -106,6 +106,7 @@ struct Threaded::Impl final : detail::Executor {
     std::condition_variable exit_cv;
     IdleThread* idle_top = nullptr;
     detail::RunnableList queue;
+    detail::RunnableList jobs;  // work that blocks and is no task: coroutines' I/O, lookups
     std::size_t threads = 0;
     std::atomic<std::size_t> idle{0};  // written under `mutex`; read by a spawner deciding
     std::size_t coroutine_runners = 0;
@@ -194,10 +195,13 @@ struct Threaded::Impl final : detail::Executor {
         self.parker = &detail::this_thread_parker();
         std::unique_lock lock(mutex);
         for (;;) {
-            if (detail::Runnable* r = queue.pop_front()) {
-                const bool is_task = r->run == &start_task;
-                // Tasks and I/O jobs may block; resumptions run coroutines, which never do.
-                const bool is_resumption = !is_task && r->run != &PoolIo::run;
+            detail::Runnable* r = jobs.pop_front();
+            const bool is_job = r != nullptr;
+            if (r == nullptr) r = queue.pop_front();
+            if (r != nullptr) {
+                const bool is_task = !is_job && r->run == &start_task;
+                // Tasks and jobs may block; resumptions run coroutines, which never do.
+                const bool is_resumption = !is_job && !is_task;
                 if (is_task)
                     static_cast<detail::TaskHeader*>(r)->start_state.store(
                         detail::TaskHeader::started, std::memory_order_relaxed);
@@ -242,7 +246,7 @@ struct Threaded::Impl final : detail::Executor {
     bool post_job(detail::Runnable* r) noexcept {
         std::unique_lock lock(mutex);
         if (idle == 0 && !spawn_locked()) return false;
-        queue.push_back(r);
+        jobs.push_back(r);
         if (IdleThread* t = claim_idle_locked()) {
             lock.unlock();
             wake(t);
@@ -422,5 +426,7 @@ void Threaded::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/)
 }
 
 void Threaded::io_cancel(detail::IoRequest& r) noexcept { pool_io(r).interrupt.cancel(); }
+
+bool Threaded::run_detached(detail::Runnable& job) noexcept { return impl_->post_job(&job); }
 
 }  // namespace corio
