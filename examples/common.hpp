@@ -52,6 +52,7 @@ inline std::unique_ptr<corio::Backend> make_backend(const Flags& flags) {
     if (name != "io_uring") Flags::usage_error("--backend is io_uring or threaded, not " + name);
     corio::IoUring::Options o;
     o.threads = static_cast<unsigned>(flags.number("--threads", o.threads));
+    o.turn_budget = static_cast<unsigned>(flags.number("--turn-budget", o.turn_budget));
     try {
         return std::make_unique<corio::IoUring>(o);
     } catch (const std::system_error& e) {
