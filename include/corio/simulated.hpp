@@ -51,6 +51,11 @@ class CORIO_EXPORT Simulated final : public Backend {
     bool cancel_timer(detail::TimerNode& node) noexcept override;
     void yield_plain() override;
     void yield_coroutine(detail::Resumption& r) noexcept override;
+    /// Each call is made without blocking; one that would block waits, as a simulated wait,
+    /// until its descriptor is ready (checked whenever the scheduler picks the next task).
+    bool io_now(detail::IoRequest& r, stop_token token) override;
+    void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
+    void io_cancel(detail::IoRequest& r) noexcept override;
 
     struct Impl;
 

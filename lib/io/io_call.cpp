@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // I/O requests as blocking system calls, their errors, and the default I/O of a backend.
+#include "io/io_call.hpp"
+
 #include <corio/backend.hpp>
 #include <corio/detail/io_request.hpp>
 #include <corio/net.hpp>
@@ -66,7 +68,7 @@ const char* to_string(IoOpcode op) noexcept {
     return "?";
 }
 
-static std::int64_t call_once(IoRequest& r) noexcept {
+std::int64_t call_once(IoRequest& r) noexcept {
     switch (r.opcode) {
         case IoOpcode::read:
             return result_of(r.offset < 0 ? ::read(r.fd, r.buf, r.len)
@@ -108,28 +110,61 @@ static std::int64_t call_once(IoRequest& r) noexcept {
     return -EINVAL;
 }
 
+short ready_events(const IoRequest& r) noexcept {
+    switch (r.opcode) {
+        case IoOpcode::read:
+        case IoOpcode::readv:
+        case IoOpcode::recv:
+        case IoOpcode::recvmsg:
+        case IoOpcode::accept: return POLLIN;
+        case IoOpcode::write:
+        case IoOpcode::writev:
+        case IoOpcode::send:
+        case IoOpcode::sendmsg:
+        case IoOpcode::connect: return POLLOUT;
+        default: return 0;
+    }
+}
+
 std::int64_t perform_call(IoRequest& r) noexcept {
     for (;;) {
         const std::int64_t res = call_once(r);
         if (res != -EAGAIN) return res;
         // A non-blocking descriptor: wait until it is ready, as the kernel would for a
         // blocking one (an interruption returns EINTR, and the caller calls again).
-        short events = 0;
-        switch (r.opcode) {
-            case IoOpcode::read:
-            case IoOpcode::readv:
-            case IoOpcode::recv:
-            case IoOpcode::recvmsg:
-            case IoOpcode::accept: events = POLLIN; break;
-            case IoOpcode::write:
-            case IoOpcode::writev:
-            case IoOpcode::send:
-            case IoOpcode::sendmsg: events = POLLOUT; break;
-            default: return res;
-        }
+        const short events = ready_events(r);
+        if (events == 0) return res;
         pollfd p{r.fd, events, 0};
         if (::poll(&p, 1, -1) < 0) return -errno;
     }
+}
+
+std::int64_t call_without_blocking(IoRequest& r) noexcept {
+    if (r.opcode == IoOpcode::connect && r.mode == 1) {
+        // The connect is under way: done once writable, with the socket's error.
+        pollfd p{r.fd, POLLOUT, 0};
+        if (::poll(&p, 1, 0) <= 0) return -EAGAIN;
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(r.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -errno;
+        return err == 0 ? 0 : -err;
+    }
+    if (ready_events(r) == 0) return call_once(r);  // files, close, sync: they do not wait
+    const int fl = ::fcntl(r.fd, F_GETFL);
+    if (fl < 0) return -errno;
+    if ((fl & O_NONBLOCK) == 0) ::fcntl(r.fd, F_SETFL, fl | O_NONBLOCK);
+    std::int64_t res;
+    if (r.opcode == IoOpcode::connect) {
+        res = ::connect(r.fd, static_cast<const sockaddr*>(r.addr), r.addrlen) == 0 ? 0 : -errno;
+        if (res == -EINPROGRESS) {
+            r.mode = 1;
+            res = -EAGAIN;
+        }
+    } else {
+        res = call_once(r);
+    }
+    if ((fl & O_NONBLOCK) == 0) ::fcntl(r.fd, F_SETFL, fl);
+    return res == -EWOULDBLOCK ? -EAGAIN : res;
 }
 
 void throw_io_error(const IoRequest& r, int err) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Sockets on every backend that waits for them (Simulated makes each call at once, so a socket
-// with nothing to read would block its only thread: it runs only what cannot wait): TCP over
-// IPv4 and IPv6 loopback, Unix streams, UDP; faults (refused, reset, broken pipe, EMFILE in an
-// accept loop); cancellation before, during and after each wait.
+// Sockets on every backend (on Simulated, over real loopback sockets used without blocking: a
+// call that would block is a simulated wait): TCP over IPv4 and IPv6 loopback, Unix streams,
+// UDP; faults (refused, reset, broken pipe, EMFILE in an accept loop); cancellation before,
+// during and after each wait.
 #include "conformance/harness.hpp"
 
 #include <corio/file.hpp>
@@ -51,18 +51,7 @@ std::size_t echo(Io io, S conn) {
     }
 }
 
-class SocketTest : public Conformance {
-  protected:
-    void SetUp() override {
-        if (simulated()) GTEST_SKIP() << "Simulated makes each call at once: a socket wait blocks it";
-    }
-};
-INSTANTIATE_TEST_SUITE_P(, SocketTest,
-                         ::testing::Values(BackendKind::simulated, BackendKind::threaded,
-                                           BackendKind::threaded_inline, BackendKind::io_uring_0,
-                                           BackendKind::io_uring_1, BackendKind::io_uring_2,
-                                           BackendKind::io_uring_fiber),
-                         param_name);
+CORIO_CONFORMANCE_SUITE(SocketTest);
 
 TEST_P(SocketTest, TcpEchoOverIpv4Loopback) {
     run([&](Io io) {

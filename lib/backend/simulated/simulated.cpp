@@ -8,9 +8,11 @@
 // nothing is runnable it advances virtual time to the next timer.
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
+#include "io/io_call.hpp"
 
 #include <corio/simulated.hpp>
 
+#include <poll.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -72,6 +74,7 @@ struct Simulated::Impl final : detail::Executor {
     std::vector<Carrier*> idle;
     std::vector<Entry> runnable;
     std::vector<detail::TimerNode*> timers;  // a heap, earliest first
+    std::vector<detail::IoRequest*> io_waiting;  // calls that would block, oldest first
     std::uint64_t timer_sequence = 0;
     std::chrono::steady_clock::time_point clock{std::chrono::hours(1)};
     std::chrono::system_clock::time_point system_start{std::chrono::seconds(1'790'000'000)};
@@ -93,10 +96,53 @@ struct Simulated::Impl final : detail::Executor {
         std::abort();
     }
 
+    /// Makes the calls of `r` that can go on without blocking: true when the request is done
+    /// (its result in `r.res`), false when a call waits for its descriptor.
+    static bool advance_io(detail::IoRequest& r) noexcept {
+        for (;;) {
+            r.res = detail::call_without_blocking(r);
+            if (r.res == -EAGAIN) return false;
+            if (r.advance()) return true;
+        }
+    }
+
+    /// Completes the waiting calls whose descriptors are ready; true if any was. Waits up to
+    /// `timeout_ms` for one (0: only looks).
+    bool poll_io(int timeout_ms) noexcept {
+        if (io_waiting.empty()) return false;
+        std::vector<pollfd> fds;
+        fds.reserve(io_waiting.size());
+        for (detail::IoRequest* r : io_waiting) fds.push_back({r->fd, detail::ready_events(*r), 0});
+        if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) return false;
+        bool any = false;
+        std::vector<detail::IoRequest*> still;
+        std::vector<detail::IoRequest*> done;
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            detail::IoRequest* r = io_waiting[i];
+            if (fds[i].revents != 0 && advance_io(*r))
+                done.push_back(r);
+            else
+                still.push_back(r);
+        }
+        io_waiting = std::move(still);
+        for (detail::IoRequest* r : done) {
+            any = true;
+            r->finish(*r);  // makes its waiter runnable
+        }
+        return any;
+    }
+
     /// Picks the next entry, advancing virtual time when nothing is runnable.
     Entry pick() noexcept {
         fire_due();
+        // Descriptors that became ready: always when nothing else can run, and now and then
+        // (as the seed says) otherwise, so their completions interleave with other tasks.
+        if (!io_waiting.empty() && (runnable.empty() || rng.below(4) == 0)) poll_io(0);
         while (runnable.empty()) {
+            if (timers.empty() && !io_waiting.empty()) {
+                // Only descriptors can end the wait now: a peer outside the simulation.
+                if (poll_io(10'000)) continue;
+            }
             if (timers.empty()) deadlock();
             std::pop_heap(timers.begin(), timers.end(), later);
             detail::TimerNode* node = timers.back();
@@ -268,6 +314,29 @@ bool Simulated::cancel_timer(detail::TimerNode& node) noexcept {
     std::make_heap(h.begin(), h.end(), Impl::later);
     node.heap_index = static_cast<std::size_t>(-1);
     return true;
+}
+
+bool Simulated::io_now(detail::IoRequest& r, stop_token token) {
+    if (token.stop_requested()) {
+        r.res = -ECANCELED;
+        r.advance();
+        return true;
+    }
+    return Impl::advance_io(r);
+}
+
+void Simulated::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
+    impl_->io_waiting.push_back(&r);
+}
+
+void Simulated::io_cancel(detail::IoRequest& r) noexcept {
+    auto& w = impl_->io_waiting;
+    auto it = std::find(w.begin(), w.end(), &r);
+    if (it == w.end()) return;  // it completed
+    w.erase(it);
+    r.res = -ECANCELED;
+    r.advance();
+    r.finish(r);
 }
 
 void Simulated::yield_coroutine(detail::Resumption& r) noexcept {
