@@ -236,6 +236,16 @@ class CORIO_EXPORT File : public detail::Descriptor {
                                                    std::int64_t offset = -1) const noexcept {
         return {io.backend(), detail::IoOpcode::writev, fd_, bufs.data(), bufs.size(), offset};
     }
+    [[nodiscard]] detail::TransferOperation readv(Io io, std::span<const iovec> bufs,
+                                                  std::int64_t offset,
+                                                  std::error_code& ec) const noexcept {
+        return {io.backend(), detail::IoOpcode::readv, fd_, bufs.data(), bufs.size(), offset, 0, &ec};
+    }
+    [[nodiscard]] detail::TransferOperation writev(Io io, std::span<const iovec> bufs,
+                                                   std::int64_t offset,
+                                                   std::error_code& ec) const noexcept {
+        return {io.backend(), detail::IoOpcode::writev, fd_, bufs.data(), bufs.size(), offset, 0, &ec};
+    }
     /// Writes every byte (at `offset` when given): the count; IoError after a partial write.
     [[nodiscard]] detail::WriteAllOperation write_all(Io io, std::span<const std::byte> buf,
                                                       std::int64_t offset = -1) const noexcept {
@@ -252,6 +262,10 @@ class CORIO_EXPORT File : public detail::Descriptor {
     [[nodiscard]] detail::CallOperation sync(Io io, bool data_only = false) const noexcept {
         return {io.backend(), detail::IoOpcode::fsync, fd_, data_only ? 1 : 0};
     }
+    [[nodiscard]] detail::CallOperation sync(Io io, bool data_only,
+                                             std::error_code& ec) const noexcept {
+        return {io.backend(), detail::IoOpcode::fsync, fd_, data_only ? 1 : 0, &ec};
+    }
     [[nodiscard]] detail::StatOperation<FileStat> stat(Io io) const noexcept {
         return {io.backend(), fd_};
     }
@@ -261,6 +275,10 @@ class CORIO_EXPORT File : public detail::Descriptor {
     /// The size in bytes.
     [[nodiscard]] detail::StatOperation<std::uint64_t> size(Io io) const noexcept {
         return {io.backend(), fd_};
+    }
+    [[nodiscard]] detail::StatOperation<std::uint64_t> size(Io io,
+                                                        std::error_code& ec) const noexcept {
+        return {io.backend(), fd_, &ec};
     }
   private:
     static int open_flags(OpenMode mode) noexcept {

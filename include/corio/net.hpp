@@ -323,9 +323,20 @@ class CORIO_EXPORT StreamSocket : public Socket {
     [[nodiscard]] MessageOperation writev(Io io, std::span<const iovec> bufs) const noexcept {
         return {io.backend(), IoOpcode::sendmsg, fd_, bufs.data(), bufs.size()};
     }
+    [[nodiscard]] MessageOperation readv(Io io, std::span<const iovec> bufs,
+                                         std::error_code& ec) const noexcept {
+        return {io.backend(), IoOpcode::recvmsg, fd_, bufs.data(), bufs.size(), &ec};
+    }
+    [[nodiscard]] MessageOperation writev(Io io, std::span<const iovec> bufs,
+                                          std::error_code& ec) const noexcept {
+        return {io.backend(), IoOpcode::sendmsg, fd_, bufs.data(), bufs.size(), &ec};
+    }
     /// Ends one or both directions; the peer reads 0 after a write shutdown.
     [[nodiscard]] CallOperation shutdown(Io io, Shutdown how = Shutdown::write) const noexcept {
         return {io.backend(), IoOpcode::shutdown, fd_, static_cast<int>(how)};
+    }
+    [[nodiscard]] CallOperation shutdown(Io io, Shutdown how, std::error_code& ec) const noexcept {
+        return {io.backend(), IoOpcode::shutdown, fd_, static_cast<int>(how), &ec};
     }
 };
 
@@ -408,6 +419,10 @@ class CORIO_EXPORT UnixListener : public detail::Socket {
     [[nodiscard]] detail::AcceptOperation<UnixStream> accept(Io io) const noexcept {
         return {io.backend(), fd_};
     }
+    [[nodiscard]] detail::AcceptOperation<UnixStream> accept(Io io,
+                                                             std::error_code& ec) const noexcept {
+        return {io.backend(), fd_, &ec};
+    }
 };
 
 /// A UDP socket.
@@ -423,10 +438,19 @@ class CORIO_EXPORT UdpSocket : public detail::Socket {
                                                    const Address& to) const noexcept {
         return {io.backend(), fd_, data, to};
     }
+    [[nodiscard]] detail::MessageOperation send_to(Io io, std::span<const std::byte> data,
+                                                   const Address& to,
+                                                   std::error_code& ec) const noexcept {
+        return {io.backend(), fd_, data, to, &ec};
+    }
     /// Receives one datagram (truncated to the buffer): its size and sender.
     [[nodiscard]] detail::RecvFromOperation recv_from(Io io,
                                                       std::span<std::byte> buf) const noexcept {
         return {io.backend(), fd_, buf};
+    }
+    [[nodiscard]] detail::RecvFromOperation recv_from(Io io, std::span<std::byte> buf,
+                                                      std::error_code& ec) const noexcept {
+        return {io.backend(), fd_, buf, &ec};
     }
     [[nodiscard]] Address local_address() const { return address(false); }
 };

@@ -230,6 +230,14 @@ TEST_P(FileTest, NonThrowingOverloadsReportThroughTheErrorCode) {
         EXPECT_EQ(ec, std::errc::bad_file_descriptor);
         (void)read_file(io, dir / "none", ec).await();
         EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+        g.sync(io, false, ec).await();
+        EXPECT_FALSE(ec);
+        EXPECT_EQ(g.size(io, ec).await(), 3U);
+        std::array<iovec, 1> one{iovec{buf.data(), buf.size()}};
+        EXPECT_EQ(g.readv(io, one, 0, ec).await(), 0U);  // opened write-only
+        EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+        EXPECT_EQ(g.writev(io, one, 3, ec).await(), 3U);
+        EXPECT_FALSE(ec);
         g.close(io, ec).await();
         EXPECT_FALSE(ec);
         g.close(io, ec).await();

@@ -335,6 +335,20 @@ TEST_P(SocketTest, UdpDatagramsAndACancelledReceive) {
         EXPECT_EQ(a.send_to(io, bytes_of("next"), b.local_address()).await(), 4U);
         EXPECT_EQ(b.recv_from(io, writable(buf)).await().size, 4U) << "the cancelled receive took nothing";
         EXPECT_THROW((void)b.recv_from(io, std::span<std::byte>()).await(), UsageError);
+        std::error_code ec;
+        EXPECT_EQ(b.recv_from(io, std::span<std::byte>(), ec).await().size, 0U);
+        EXPECT_EQ(ec, std::errc::invalid_argument);
+        EXPECT_EQ(a.send_to(io, bytes_of("x"), b.local_address(), ec).await(), 1U);
+        EXPECT_FALSE(ec);
+        UdpSocket closed;
+        (void)closed.send_to(io, bytes_of("x"), b.local_address(), ec).await();
+        EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+        auto [p, q] = UnixStream::pair();
+        p.shutdown(io, Shutdown::both, ec).await();
+        EXPECT_FALSE(ec);
+        std::array<iovec, 1> none{iovec{nullptr, 0}};
+        EXPECT_EQ(q.readv(io, none, ec).await(), 0U);
+        EXPECT_EQ(ec, std::errc::invalid_argument) << "a scattered read into nothing";
     });
 }
 
