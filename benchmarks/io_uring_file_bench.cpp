@@ -65,36 +65,36 @@ corio::Task<void> read_loop(corio::Io io, const corio::File& f, int first, int n
         co_await f.pread(io, buf, offsets[static_cast<std::size_t>((first + i * kDepth) % kReads)]);
 }
 
-void corio_tasks(benchmark::State& state) {
+/// Runs kDepth tasks of `start(io, f, t)` per iteration on one IoUring worker.
+template <class Start>
+void corio_depth(benchmark::State& state, Start start) {
     corio::IoUring ring({.threads = 1});
     corio::Io io = ring.io();
     corio::File f = corio::File::open(io, fixture().path).await();
     for (auto _ : state) {
         std::vector<corio::Future<void>> fs;
-        for (int t = 0; t < kDepth; ++t)
-            fs.push_back(io.async(read_loop, io, std::cref(f), t, kReads / kDepth));
+        for (int t = 0; t < kDepth; ++t) fs.push_back(start(io, f, t));
         for (auto& x : fs) x.await();
     }
     state.SetItemsProcessed(state.iterations() * kReads);
 }
 
+void corio_tasks(benchmark::State& state) {
+    corio_depth(state, [](corio::Io io, const corio::File& f, int t) {
+        return io.async(read_loop, io, std::cref(f), t, kReads / kDepth);
+    });
+}
+
 void corio_fibers(benchmark::State& state) {
-    corio::IoUring ring({.threads = 1});
-    corio::Io io = ring.io();
-    corio::File f = corio::File::open(io, fixture().path).await();
-    for (auto _ : state) {
-        std::vector<corio::Future<void>> fs;
-        for (int t = 0; t < kDepth; ++t)
-            fs.push_back(io.async([io, &f, t] {
-                alignas(64) std::byte buf[kBlock];
-                const auto& offsets = fixture().offsets;
-                for (int i = 0; i < kReads / kDepth; ++i)
-                    (void)f.pread(io, buf, offsets[static_cast<std::size_t>((t + i * kDepth) % kReads)])
-                        .await();
-            }));
-        for (auto& x : fs) x.await();
-    }
-    state.SetItemsProcessed(state.iterations() * kReads);
+    corio_depth(state, [](corio::Io io, const corio::File& f, int t) {
+        return io.async([io, &f, t] {
+            alignas(64) std::byte buf[kBlock];
+            const auto& offsets = fixture().offsets;
+            for (int i = 0; i < kReads / kDepth; ++i)
+                (void)f.pread(io, buf, offsets[static_cast<std::size_t>((t + i * kDepth) % kReads)])
+                    .await();
+        });
+    });
 }
 
 void raw_liburing(benchmark::State& state) {

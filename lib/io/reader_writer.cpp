@@ -339,7 +339,7 @@ std::size_t WriterOperation::take_result() {
     if (status() != Status::canceled && res < 0 && progress_.written != 0 &&
         !reports_to_error_code())
         throw_partial_error(*this, static_cast<int>(-res), progress_.written);
-    if (result() < 0) return progress_.written;
+    result();  // throws, or leaves the error in the error_code
     return progress_.written;
 }
 

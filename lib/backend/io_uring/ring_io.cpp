@@ -103,8 +103,8 @@ struct RingIo final : detail::RingCompletion {
         auto* self = static_cast<RingIo*>(c);
         detail::IoRequest& r = *self->request;
         r.res = res;
-        if (res == -ECANCELED || r.advance()) {
-            if (res == -ECANCELED) r.advance();
+        // The step sees every result, and a cancelled call ends the request whatever it says.
+        if (r.advance() || res == -ECANCELED) {
             r.finish(r);  // the request may be gone from here on
             return;
         }
