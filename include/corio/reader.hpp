@@ -6,6 +6,7 @@
 // allocation per operation.
 #pragma once
 
+#include <corio/detail/io_ops.hpp>
 #include <corio/detail/io_request.hpp>
 #include <corio/export.hpp>
 #include <corio/io.hpp>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <system_error>
 
 namespace corio {
 
@@ -44,15 +46,18 @@ struct CORIO_EXPORT ReadProgress {
     bool end_of_stream = false;
     bool too_long = false;       // the goal needs more than the buffer holds
     bool direct = false;         // the call in flight reads into `out`, not the buffer
+    /// A non-throwing overload's error_code: where a goal that was not met is reported.
+    std::error_code* ec = nullptr;
 
     /// Takes what it can from the buffer; prepares `r` when the source must give more.
     Outcome run(IoRequest& r) noexcept;
     /// Accounts for a call's result (>= 0; 0: the end of the stream).
     void account(std::size_t n) noexcept;
-    /// The result of a goal that ended, or throws why it could not be met.
+    /// The result of a goal that ended. Why it could not be met is thrown, or stored in `ec`
+    /// (then: an empty span, nullopt, or the count that came).
     std::span<const std::byte> take_span(bool consume);
     std::optional<std::span<const std::byte>> take_line();
-    void check_exact(const char* what) const;
+    std::size_t take_count(const char* what);
 };
 
 /// peek, take, take_byte, take_until, read_exact, discard and read (some): a ReadProgress
@@ -61,13 +66,14 @@ template <ReadGoal G>
 class [[nodiscard]] ReaderOperation final : public IoOperation<ReaderOperation<G>> {
   public:
     ReaderOperation(Backend& backend, Reader& r, std::size_t n, std::byte* out = nullptr,
-                    std::byte delimiter = {}) noexcept
-        : IoOperation<ReaderOperation<G>>(backend) {
+                    std::byte delimiter = {}, std::error_code* ec = nullptr) noexcept
+        : IoOperation<ReaderOperation<G>>(backend, ec) {
         p_.reader = &r;
         p_.goal = G;
         p_.n = n;
         p_.out = out;
         p_.delimiter = delimiter;
+        p_.ec = ec;
         this->step = &next;
         this->opcode = IoOpcode::read;
     }
@@ -76,19 +82,24 @@ class [[nodiscard]] ReaderOperation final : public IoOperation<ReaderOperation<G
         return IoOperation<ReaderOperation<G>>::try_now();
     }
     auto take_result() {
-        this->result();
-        if constexpr (G == ReadGoal::peek) {
-            return p_.take_span(false);
-        } else if constexpr (G == ReadGoal::take) {
-            return p_.take_span(true);
+        if constexpr (G == ReadGoal::read_exact || G == ReadGoal::discard) {
+            // A call failed after some bytes came: IoError carries their count.
+            if (this->status() != Status::canceled && this->res < 0 && p_.done != 0 &&
+                !this->reports_to_error_code())
+                throw_partial_error(*this, static_cast<int>(-this->res), p_.done);
+        }
+        // Throws, or stores the error (or the cancellation) in the error_code: -1.
+        const bool failed = this->result() < 0;
+        if constexpr (G == ReadGoal::peek || G == ReadGoal::take) {
+            return failed ? std::span<const std::byte>() : p_.take_span(G == ReadGoal::take);
         } else if constexpr (G == ReadGoal::take_until) {
-            return p_.take_line();
+            return failed ? std::nullopt : p_.take_line();
         } else if constexpr (G == ReadGoal::read_exact) {
-            p_.check_exact("read_exact");
+            return failed ? p_.done : p_.take_count("read_exact");
         } else if constexpr (G == ReadGoal::discard) {
-            p_.check_exact("discard");
+            return failed ? p_.done : p_.take_count("discard");
         } else {
-            return p_.done;
+            return failed ? std::size_t{0} : p_.done;
         }
     }
 
@@ -108,20 +119,25 @@ class [[nodiscard]] ReaderOperation final : public IoOperation<ReaderOperation<G
     ReadProgress p_;
 };
 
-/// Reader::take_byte: take(1) as a byte.
+/// Reader::take_byte: take(1) as a byte (std::byte{} after an error stored in the error_code).
 class [[nodiscard]] TakeByteOperation final {
   public:
-    TakeByteOperation(Backend& backend, Reader& r) noexcept : op_(backend, r, 1) {}
-    std::byte await() { return op_.await()[0]; }
+    TakeByteOperation(Backend& backend, Reader& r, std::error_code* ec = nullptr) noexcept
+        : op_(backend, r, 1, nullptr, {}, ec) {}
+    std::byte await() { return first(op_.await()); }
     bool await_ready() { return op_.await_ready(); }
     bool await_suspend(std::coroutine_handle<> h) { return op_.await_suspend(h); }
-    std::byte await_resume() { return op_.await_resume()[0]; }
+    std::byte await_resume() { return first(op_.await_resume()); }
     TakeByteOperation& bind(stop_token token) noexcept {
         op_.bind(token);
         return *this;
     }
 
   private:
+    static std::byte first(std::span<const std::byte> s) noexcept {
+        return s.empty() ? std::byte{} : s[0];
+    }
+
     ReaderOperation<ReadGoal::take> op_;
 };
 
@@ -129,9 +145,10 @@ class [[nodiscard]] TakeByteOperation final {
 /// flush it after).
 class [[nodiscard]] CORIO_EXPORT StreamToOperation final : public IoOperation<StreamToOperation> {
   public:
-    StreamToOperation(Backend& backend, Reader& r, Writer& w) noexcept;
+    StreamToOperation(Backend& backend, Reader& r, Writer& w,
+                      std::error_code* ec = nullptr) noexcept;
     bool try_now();
-    /// The count moved.
+    /// The count moved (before the failure, when it is stored in the error_code).
     std::uint64_t take_result();
 
   private:
@@ -152,6 +169,10 @@ class [[nodiscard]] CORIO_EXPORT StreamToOperation final : public IoOperation<St
 /// A buffered source of bytes. Derived classes give the buffer and implement `prepare_read`.
 /// Not thread-safe: one task reads at a time, and awaits each operation before the next. A
 /// span an operation returns points into the buffer: it is valid until the next operation.
+///
+/// Each operation has a non-throwing overload that takes a `std::error_code&` last: it clears
+/// the code, and stores there what the other form throws (a cancellation as
+/// `std::errc::operation_canceled`), returning what each one's comment says instead.
 class CORIO_EXPORT Reader {
   public:
     explicit Reader(std::span<std::byte> buffer) noexcept : buffer_(buffer) {}
@@ -174,12 +195,26 @@ class CORIO_EXPORT Reader {
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::peek> peek(Io io, std::size_t n) noexcept {
         return {io.backend(), *this, n};
     }
+    /// Non-throwing: an empty span on error, the bytes left buffered.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::peek> peek(
+        Io io, std::size_t n, std::error_code& ec) noexcept {
+        return {io.backend(), *this, n, nullptr, {}, &ec};
+    }
     /// The next `n` bytes, taken (as peek, then toss).
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::take> take(Io io, std::size_t n) noexcept {
         return {io.backend(), *this, n};
     }
+    /// Non-throwing: an empty span on error, nothing taken.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::take> take(
+        Io io, std::size_t n, std::error_code& ec) noexcept {
+        return {io.backend(), *this, n, nullptr, {}, &ec};
+    }
     /// The next byte.
     [[nodiscard]] detail::TakeByteOperation take_byte(Io io) noexcept { return {io.backend(), *this}; }
+    /// Non-throwing: std::byte{} on error, nothing taken.
+    [[nodiscard]] detail::TakeByteOperation take_byte(Io io, std::error_code& ec) noexcept {
+        return {io.backend(), *this, &ec};
+    }
     /// The bytes up to `delimiter` (which is taken and not returned): a line, for '\n'. At the
     /// end of the stream: what is left (a last line without its delimiter), then nullopt.
     /// Throws std::system_error (`message_size`) when no delimiter comes within the buffer.
@@ -187,24 +222,51 @@ class CORIO_EXPORT Reader {
         Io io, char delimiter) noexcept {
         return {io.backend(), *this, 0, nullptr, static_cast<std::byte>(delimiter)};
     }
-    /// Fills `out` exactly (large reads bypass the buffer); IoError when the stream ends first.
+    /// Non-throwing: nullopt on error (the end of the stream leaves `ec` clear), nothing taken.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::take_until> take_until(
+        Io io, char delimiter, std::error_code& ec) noexcept {
+        return {io.backend(), *this, 0, nullptr, static_cast<std::byte>(delimiter), &ec};
+    }
+    /// Fills `out` exactly (large reads bypass the buffer): the count, out.size(). Throws
+    /// IoError (`no_message_available`, with the count that came) when the stream ends first.
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::read_exact> read_exact(
         Io io, std::span<std::byte> out) noexcept {
         return {io.backend(), *this, out.size(), out.data()};
     }
-    /// Skips `n` bytes; IoError when the stream ends first.
+    /// Non-throwing: on error, the count put in `out` before it.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::read_exact> read_exact(
+        Io io, std::span<std::byte> out, std::error_code& ec) noexcept {
+        return {io.backend(), *this, out.size(), out.data(), {}, &ec};
+    }
+    /// Skips `n` bytes: the count, `n`; IoError when the stream ends first.
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::discard> discard(Io io,
                                                                             std::size_t n) noexcept {
         return {io.backend(), *this, n};
+    }
+    /// Non-throwing: on error, the count skipped before it.
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::discard> discard(
+        Io io, std::size_t n, std::error_code& ec) noexcept {
+        return {io.backend(), *this, n, nullptr, {}, &ec};
     }
     /// Copies buffered bytes into `out`, or reads once when none are: the count, 0 at the end.
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::read_some> read(
         Io io, std::span<std::byte> out) noexcept {
         return {io.backend(), *this, out.size(), out.data()};
     }
-    /// Moves every byte to the end of the stream into `w` (then flush `w`): the count.
+    /// Non-throwing: 0 on error (the end of the stream leaves `ec` clear).
+    [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::read_some> read(
+        Io io, std::span<std::byte> out, std::error_code& ec) noexcept {
+        return {io.backend(), *this, out.size(), out.data(), {}, &ec};
+    }
+    /// Moves every byte to the end of the stream into `w` (then flush `w`): the count. A
+    /// failure after some bytes moved throws IoError with their count.
     [[nodiscard]] detail::StreamToOperation stream_to(Io io, Writer& w) noexcept {
         return {io.backend(), *this, w};
+    }
+    /// Non-throwing: on error, the count moved before it.
+    [[nodiscard]] detail::StreamToOperation stream_to(Io io, Writer& w,
+                                                      std::error_code& ec) noexcept {
+        return {io.backend(), *this, w, &ec};
     }
 
   protected:

@@ -16,14 +16,26 @@ namespace detail {
 
 namespace {
 
-[[noreturn]] void throw_too_long(const char* what, std::size_t capacity) {
-    throw std::system_error(std::make_error_code(std::errc::message_size),
-                            std::string("corio: ") + what + ": more than the reader's buffer (" +
-                                std::to_string(capacity) + " bytes) holds");
+// A goal the buffer cannot hold: thrown, or stored in the error_code of a non-throwing overload.
+void fail_too_long(std::error_code* ec, const char* what, std::size_t capacity) {
+    const auto code = std::make_error_code(std::errc::message_size);
+    if (ec != nullptr) {
+        *ec = code;
+        return;
+    }
+    throw std::system_error(code, std::string("corio: ") + what +
+                                      ": more than the reader's buffer (" +
+                                      std::to_string(capacity) + " bytes) holds");
 }
 
-[[noreturn]] void throw_ended(const char* what, std::size_t got, std::size_t wanted) {
-    throw IoError(std::make_error_code(std::errc::no_message_available),
+// The end of the stream before the goal: thrown (with the count that came), or stored.
+void fail_ended(std::error_code* ec, const char* what, std::size_t got, std::size_t wanted) {
+    const auto code = std::make_error_code(std::errc::no_message_available);
+    if (ec != nullptr) {
+        *ec = code;
+        return;
+    }
+    throw IoError(code,
                   std::string("corio: ") + what + ": the stream ended after " +
                       std::to_string(got) + " of " + std::to_string(wanted) + " bytes",
                   got);
@@ -127,9 +139,15 @@ void ReadProgress::account(std::size_t got) noexcept {
 std::span<const std::byte> ReadProgress::take_span(bool consume) {
     Reader& rd = *reader;
     const char* what = consume ? (n == 1 ? "take_byte" : "take") : "peek";
-    if (too_long) throw_too_long(what, rd.buffer_.size());
+    if (too_long) {
+        fail_too_long(ec, what, rd.buffer_.size());
+        return {};
+    }
     const std::size_t avail = rd.end_ - rd.seek_;
-    if (avail < n) throw_ended(what, avail, n);
+    if (avail < n) {
+        fail_ended(ec, what, avail, n);
+        return {};
+    }
     std::span<const std::byte> s(rd.buffer_.data() + rd.seek_, n);
     if (consume) rd.seek_ += n;
     return s;
@@ -137,7 +155,10 @@ std::span<const std::byte> ReadProgress::take_span(bool consume) {
 
 std::optional<std::span<const std::byte>> ReadProgress::take_line() {
     Reader& rd = *reader;
-    if (too_long) throw_too_long("take_until", rd.buffer_.size());
+    if (too_long) {
+        fail_too_long(ec, "take_until", rd.buffer_.size());
+        return std::nullopt;
+    }
     const std::byte* at = rd.buffer_.data() + rd.seek_;
     if (delimited) {
         rd.seek_ += found + 1;
@@ -149,14 +170,16 @@ std::optional<std::span<const std::byte>> ReadProgress::take_line() {
     return std::span<const std::byte>(at, avail);
 }
 
-void ReadProgress::check_exact(const char* what) const {
-    if (done < n) throw_ended(what, done, n);
+std::size_t ReadProgress::take_count(const char* what) {
+    if (done < n) fail_ended(ec, what, done, n);
+    return done;
 }
 
 // ---- stream_to ------------------------------------------------------------------------------
 
-StreamToOperation::StreamToOperation(Backend& backend, Reader& r, Writer& w) noexcept
-    : IoOperation(backend), reader_(&r), writer_(&w) {
+StreamToOperation::StreamToOperation(Backend& backend, Reader& r, Writer& w,
+                                     std::error_code* ec) noexcept
+    : IoOperation(backend, ec), reader_(&r), writer_(&w) {
     step = &next;
 }
 
@@ -229,9 +252,9 @@ bool StreamToOperation::next(IoRequest& r) noexcept {
 }
 
 std::uint64_t StreamToOperation::take_result() {
-    if (status() != Status::canceled && res < 0 && moved_ != 0)
+    if (status() != Status::canceled && res < 0 && moved_ != 0 && !reports_to_error_code())
         throw_partial_error(*this, static_cast<int>(-res), moved_);
-    result();
+    result();  // throws, or leaves the error in the error_code
     return moved_;
 }
 
