@@ -15,7 +15,9 @@ namespace corio {
 
 namespace detail {
 class RingWorker;
+struct AcceptQueues;
 RingWorker& submission_worker(Backend& backend);
+AcceptQueues& accept_queues(Backend& backend) noexcept;
 }  // namespace detail
 
 /// Workers, each a thread with its own io_uring and a ready queue of fibers and coroutines.
@@ -64,6 +66,10 @@ class CORIO_EXPORT IoUring final : public Backend {
         /// times as long as kernel timers (one hrtimer and one wake-up each) as in the heap,
         /// which fires every due timer in one pass.
         bool kernel_timers = false;
+        /// A listener accepts with one multishot accept (Linux 5.19), which takes connections
+        /// as they come and queues up to 64 of them for the accepts to come, instead of one
+        /// SQE per accept. Without it, or on an older kernel, each accept is an SQE.
+        bool multishot_accept = true;
     };
 
     static unsigned default_threads() noexcept;
@@ -112,6 +118,7 @@ class CORIO_EXPORT IoUring final : public Backend {
 
   private:
     friend detail::RingWorker& detail::submission_worker(Backend& backend);
+    friend detail::AcceptQueues& detail::accept_queues(Backend& backend) noexcept;
     /// With `threads = 0`: makes the calling thread the loop's owner if none is yet.
     void claim_loop();
 

@@ -186,10 +186,12 @@ class [[nodiscard]] ConnectOperation final : public IoOperation<ConnectOperation
 template <class S>
 class [[nodiscard]] AcceptOperation final : public IoOperation<AcceptOperation<S>> {
   public:
-    AcceptOperation(Backend& backend, int listener, std::error_code* ec = nullptr) noexcept
+    AcceptOperation(Backend& backend, int listener_fd, ListenerSlot* slot,
+                    std::error_code* ec = nullptr) noexcept
         : IoOperation<AcceptOperation<S>>(backend, ec) {
         this->opcode = IoOpcode::accept;
-        this->fd = listener;
+        this->fd = listener_fd;
+        this->listener = slot;
     }
     S take_result() {
         const std::int64_t r = this->result();
@@ -280,6 +282,56 @@ class CORIO_EXPORT Socket : public Descriptor {
   protected:
     /// getsockname or getpeername, as an Address.
     [[nodiscard]] Address address(bool peer) const;
+};
+
+/// What TcpListener and UnixListener share: the state a backend keeps for the listener between
+/// its accepts (on IoUring, a multishot accept: connections are accepted as they come and
+/// queued until an `accept` takes them). Closing, destroying or releasing the listener stops
+/// it listening at once and closes the connections it accepted that nobody took. A destroyed
+/// listener's address may stay taken for a moment, until its backend saw it go (on IoUring,
+/// the next time the ring is entered); after `close(io)` it is free.
+class CORIO_EXPORT ListeningSocket : public Socket {
+  public:
+    ListeningSocket() noexcept = default;
+    explicit ListeningSocket(int fd) noexcept : Socket(fd) {}
+    ListeningSocket(ListeningSocket&& o) noexcept
+        : Socket(std::move(o)), state_(o.state_.exchange(nullptr, std::memory_order_acq_rel)) {}
+    ListeningSocket& operator=(ListeningSocket&& o) noexcept {
+        if (this != &o) {
+            drop_state(true);
+            Socket::operator=(std::move(o));
+            state_.store(o.state_.exchange(nullptr, std::memory_order_acq_rel),
+                         std::memory_order_release);
+        }
+        return *this;
+    }
+    ~ListeningSocket() { drop_state(true); }
+
+    /// Gives up ownership of the descriptor (which keeps listening): the descriptor.
+    int release() noexcept {
+        drop_state(false);
+        return Descriptor::release();
+    }
+    /// Closes the listener: it refuses connections at once, and its address is free for
+    /// another listener when this returns.
+    [[nodiscard]] CloseOperation close(Io io) noexcept {
+        return {io.backend(), stop_listening(), nullptr, state_.exchange(nullptr)};
+    }
+    [[nodiscard]] CloseOperation close(Io io, std::error_code& ec) noexcept {
+        return {io.backend(), stop_listening(), &ec, state_.exchange(nullptr)};
+    }
+
+  protected:
+    /// Hands the backend's state back; with `stop`, also stops the socket listening (shutdown),
+    /// so its port or path refuses connections from now on.
+    void drop_state(bool stop) noexcept;
+    /// For close: shuts the socket down if the backend keeps state for it; the descriptor,
+    /// which this object no longer owns.
+    int stop_listening() noexcept;
+    [[nodiscard]] ListenerSlot* slot() const noexcept { return &state_; }
+
+  private:
+    mutable ListenerSlot state_{nullptr};
 };
 
 /// Stream I/O: what TcpStream and UnixStream share.
@@ -375,9 +427,9 @@ struct ListenOptions {
 };
 
 /// A listening TCP socket.
-class CORIO_EXPORT TcpListener : public detail::Socket {
+class CORIO_EXPORT TcpListener : public detail::ListeningSocket {
   public:
-    using Socket::Socket;
+    using ListeningSocket::ListeningSocket;
 
     /// Binds `at` and listens (no wait: these calls do not block). Port 0 picks a free port
     /// (see local_address). Throws std::system_error naming the address (EADDRINUSE, EACCES).
@@ -386,11 +438,11 @@ class CORIO_EXPORT TcpListener : public detail::Socket {
     /// The next connection. EMFILE and ENFILE leave it queued: the listener serves it once
     /// descriptors are free again.
     [[nodiscard]] detail::AcceptOperation<TcpStream> accept(Io io) const noexcept {
-        return {io.backend(), fd_};
+        return {io.backend(), fd_, slot()};
     }
     [[nodiscard]] detail::AcceptOperation<TcpStream> accept(Io io,
                                                             std::error_code& ec) const noexcept {
-        return {io.backend(), fd_, &ec};
+        return {io.backend(), fd_, slot(), &ec};
     }
     [[nodiscard]] Address local_address() const { return address(false); }
 };
@@ -408,20 +460,20 @@ class CORIO_EXPORT UnixStream : public detail::StreamSocket {
 };
 
 /// A listening Unix stream socket.
-class CORIO_EXPORT UnixListener : public detail::Socket {
+class CORIO_EXPORT UnixListener : public detail::ListeningSocket {
   public:
-    using Socket::Socket;
+    using ListeningSocket::ListeningSocket;
 
     /// Binds `path` (which must not exist; an abstract address when it starts with '\0') and
     /// listens. Throws std::system_error naming the path.
     static UnixListener bind(Io io, std::string_view path, int backlog = SOMAXCONN);
 
     [[nodiscard]] detail::AcceptOperation<UnixStream> accept(Io io) const noexcept {
-        return {io.backend(), fd_};
+        return {io.backend(), fd_, slot()};
     }
     [[nodiscard]] detail::AcceptOperation<UnixStream> accept(Io io,
                                                              std::error_code& ec) const noexcept {
-        return {io.backend(), fd_, &ec};
+        return {io.backend(), fd_, slot(), &ec};
     }
 };
 

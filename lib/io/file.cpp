@@ -31,7 +31,9 @@ void Descriptor::reset() noexcept {
 }
 
 void CloseOperation::close_unawaited() noexcept {
-    if (!started_ && fd >= 0) ::close(fd);
+    if (started_) return;
+    if (state_ != nullptr) state_->release(state_);
+    if (fd >= 0) ::close(fd);
 }
 
 // ---- read_file ------------------------------------------------------------------------------

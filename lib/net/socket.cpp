@@ -75,6 +75,20 @@ int Socket::option(int level, int name) const {
     return value;
 }
 
+void ListeningSocket::drop_state(bool stop) noexcept {
+    ListenerState* s = state_.exchange(nullptr, std::memory_order_acq_rel);
+    if (s == nullptr) return;
+    s->release(s);
+    // A multishot accept in flight keeps the socket open after its descriptor closes: shut it
+    // down, so it refuses connections now rather than once the backend saw the release.
+    if (stop && fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
+int ListeningSocket::stop_listening() noexcept {
+    if (state_.load(std::memory_order_acquire) != nullptr && fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+    return std::exchange(fd_, -1);
+}
+
 Address Socket::address(bool peer) const {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;

@@ -11,9 +11,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -156,6 +158,109 @@ TEST_P(SocketTest, AcceptCancelledBeforeDuringAndAfter) {
         EXPECT_TRUE(conn.is_open());
         (void)client.write_all(io, "x").await();
         EXPECT_EQ(read_n(io, conn, 1), "x");
+    });
+}
+
+TEST_P(SocketTest, SeveralAcceptorsOnOneListenerTakeEachConnectionOnce) {
+    run([&](Io io) {
+        TcpListener listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        const Address at = listener.local_address();
+        std::mutex m;
+        std::string seen;
+        auto acceptor = [&] {
+            for (;;) {
+                TcpStream conn = listener.accept(io).await();  // Canceled ends it
+                const std::string id = read_n(io, conn, 1);
+                {
+                    std::lock_guard lock(m);
+                    seen += id;
+                }
+                (void)conn.write_all(io, id).await();
+            }
+        };
+        std::vector<Future<void>> acceptors;
+        for (int i = 0; i < 4; ++i) acceptors.push_back(io.concurrent(acceptor));
+        std::string sent;
+        for (int i = 0; i < 12; ++i) {
+            TcpStream c = TcpStream::connect(io, at).await();
+            const std::string id(1, static_cast<char>('a' + i));
+            (void)c.write_all(io, id).await();
+            EXPECT_EQ(read_n(io, c, 1), id);
+            sent += id;
+        }
+        for (auto& a : acceptors) EXPECT_THROW(a.cancel(), Canceled);
+        std::sort(seen.begin(), seen.end());
+        EXPECT_EQ(seen, sent);
+        // The cancelled acceptors took nothing with them: the next accept has the next client.
+        TcpStream c = TcpStream::connect(io, at).await();
+        TcpStream conn = listener.accept(io).await();
+        (void)c.write_all(io, "next").await();
+        EXPECT_EQ(read_n(io, conn, 4), "next");
+    });
+}
+
+TEST_P(SocketTest, ConnectionsArrivingBetweenAcceptsWaitInOrder) {
+    run([&](Io io) {
+        TcpListener listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        const Address at = listener.local_address();
+        TcpStream first = TcpStream::connect(io, at).await();
+        EXPECT_TRUE(listener.accept(io).await().is_open());
+        // More than a listener takes ahead on any backend, while nobody accepts.
+        constexpr int n = 100;
+        std::vector<TcpStream> clients;
+        for (int i = 0; i < n; ++i) {
+            clients.push_back(TcpStream::connect(io, at).await());
+            (void)clients.back().write_all(io, std::to_string(1000 + i)).await();
+        }
+        for (int i = 0; i < n; ++i) {
+            TcpStream conn = listener.accept(io).await();
+            EXPECT_EQ(read_n(io, conn, 4), std::to_string(1000 + i));
+        }
+    });
+}
+
+TEST_P(SocketTest, ClosingAListenerResetsWhatWaitedAndFreesItsAddress) {
+    run([&](Io io) {
+        TcpListener listener = TcpListener::bind(io, Address::loopback(Address::Family::ipv4, 0));
+        const Address at = listener.local_address();
+        TcpStream first = TcpStream::connect(io, at).await();
+        TcpStream served = listener.accept(io).await();
+        std::vector<TcpStream> waiting;
+        for (int i = 0; i < 3; ++i) waiting.push_back(TcpStream::connect(io, at).await());
+        io.sleep(2ms).await();  // taken ahead by now where a backend does that
+        listener.close(io).await();
+        EXPECT_FALSE(listener.is_open());
+        for (auto& c : waiting) {
+            std::error_code ec;
+            std::string buf(8, '\0');
+            const std::size_t got = c.read(io, writable(buf), ec).await();
+            EXPECT_TRUE(got == 0 && (!ec || ec == std::errc::connection_reset)) << ec.message();
+        }
+        // Refused at once, and the port is free for a new listener.
+        std::error_code refused;
+        (void)TcpStream::connect(io, at, refused).await();
+        EXPECT_EQ(refused, std::errc::connection_refused);
+        TcpListener again = TcpListener::bind(io, at);
+        TcpStream c = TcpStream::connect(io, at).await();
+        TcpStream conn = again.accept(io).await();
+        (void)c.write_all(io, "again").await();
+        EXPECT_EQ(read_n(io, conn, 5), "again");
+        (void)served.write_all(io, "old").await();  // the connection served before goes on
+        EXPECT_EQ(read_n(io, first, 3), "old");
+
+        // A Unix listener's abstract name is free once close returns.
+        using namespace std::string_literals;
+        const std::string name = "\0corio-relisten-"s + std::to_string(::getpid());
+        for (int round = 0; round < 3; ++round) {
+            UnixListener l = UnixListener::bind(io, name);
+            UnixStream uc = UnixStream::connect(io, name).await();
+            UnixStream us = l.accept(io).await();
+            UnixStream extra = UnixStream::connect(io, name).await();
+            io.sleep(1ms).await();
+            l.close(io).await();
+            (void)uc.write_all(io, "u").await();
+            EXPECT_EQ(read_n(io, us, 1), "u");
+        }
     });
 }
 

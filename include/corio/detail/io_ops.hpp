@@ -19,10 +19,13 @@ namespace corio::detail {
                                                    std::size_t transferred);
 
 /// Closes a descriptor taken out of its owner; closes it without waiting if never awaited.
+/// A listener's close also hands the backend's state for it back first (`state`), and
+/// completes once nothing in flight holds the socket.
 class [[nodiscard]] CloseOperation final : public IoOperation<CloseOperation> {
   public:
-    CloseOperation(Backend& backend, int fd_, std::error_code* ec = nullptr) noexcept
-        : IoOperation(backend, ec) {
+    CloseOperation(Backend& backend, int fd_, std::error_code* ec = nullptr,
+                   ListenerState* state = nullptr) noexcept
+        : IoOperation(backend, ec), state_(state) {
         opcode = IoOpcode::close;
         fd = fd_;
         if (fd_ < 0) fail_early(EBADF);
@@ -32,12 +35,25 @@ class [[nodiscard]] CloseOperation final : public IoOperation<CloseOperation> {
 
     bool try_now() {
         started_ = true;
+        if (state_ != nullptr && fd >= 0) return false;
         return IoOperation::try_now();
+    }
+    void arm(const ThreadState& ts) {
+        if (state_ != nullptr) {
+            state_->release_and_close(state_, *this);
+            return;
+        }
+        IoOperation::arm(ts);
+    }
+    /// A listener's close is not cancellable: it ends by itself, soon.
+    void try_cancel() noexcept {
+        if (state_ == nullptr) IoOperation::try_cancel();
     }
     void take_result() { result(); }
 
   private:
     CORIO_EXPORT void close_unawaited() noexcept;
+    ListenerState* state_;
     bool started_ = false;
 };
 

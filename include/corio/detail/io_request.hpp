@@ -18,6 +18,7 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -46,6 +47,24 @@ enum class IoOpcode : std::uint8_t {
 
 CORIO_EXPORT const char* to_string(IoOpcode op) noexcept;
 
+/// What a backend keeps for a listening socket between its accepts (IoUring: a multishot
+/// accept and the connections it took ahead). The backend creates it on the listener's first
+/// accept; the listener hands it back when it closes, and the backend frees it once nothing
+/// in flight refers to it.
+struct IoRequest;
+struct ListenerState {
+    /// Hands the state back; the listener closes its descriptor itself.
+    using Release = void (*)(ListenerState*) noexcept;
+    /// Hands the state back and completes `close` (a close of the listener's descriptor) once
+    /// nothing in flight holds the socket any more, so its address is free when it returns.
+    using ReleaseAndClose = void (*)(ListenerState*, IoRequest& close) noexcept;
+    ListenerState(Release r, ReleaseAndClose c) noexcept : release(r), release_and_close(c) {}
+    Release release;
+    ReleaseAndClose release_and_close;
+};
+/// Where a listener keeps that state: set once, by the first accept that needs it.
+using ListenerSlot = std::atomic<ListenerState*>;
+
 struct IoRequest {
     /// Called with `res` set after each call but the last: true when the request is done,
     /// false when it was prepared again (its next call is to run).
@@ -63,6 +82,8 @@ struct IoRequest {
     const char* path = nullptr;
     void* addr = nullptr;
     socklen_t addrlen = 0;
+    /// accept: the listener's state slot (a backend may keep state there), or nullptr.
+    ListenerSlot* listener = nullptr;
     /// The result of the last call: >= 0, or -errno.
     std::int64_t res = 0;
     Step step = nullptr;

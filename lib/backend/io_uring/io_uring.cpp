@@ -9,6 +9,7 @@
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
 #include "core/spawn_limits.hpp"
+#include "backend/io_uring/accept_queue.hpp"
 #include "backend/io_uring/ring_worker.hpp"
 #include "backend/io_uring/uring_operation.hpp"
 #include "scheduler/worker.hpp"
@@ -88,6 +89,9 @@ struct IoUring::Impl final : detail::RingHost {
     detail::SpinLock queue_mutex;
     detail::RunnableList queue;
     std::atomic<std::size_t> unstarted{0};
+
+    // Listeners' multishot accepts.
+    detail::AcceptQueues accept_queues;
 
     std::atomic<std::size_t> next_submitter{0};
     std::atomic<std::size_t> next_victim{0};
@@ -216,6 +220,10 @@ RingWorker& submission_worker(Backend& backend) {
     return *impl.workers[i % impl.workers.size()];
 }
 
+AcceptQueues& accept_queues(Backend& backend) noexcept {
+    return static_cast<IoUring&>(backend).impl_->accept_queues;
+}
+
 std::uint64_t make_user_data(RingCompletion* c) noexcept {
     CORIO_TLS thread_local std::uint16_t generation = 0;
     ++generation;
@@ -295,11 +303,13 @@ IoUring::~IoUring() {
                            stderr);
                 std::abort();
             }
-            // Orphans end only if the loop runs: drive it until they did.
+            // Orphans end only if the loop runs, and so do the multishot accepts of listeners
+            // that closed (which hold their sockets): drive it until they did.
             Impl::RingWorker& w = *impl.workers.front();
-            while (orphans() != 0) {
+            const auto busy = [&] { return orphans() != 0 || impl.accept_queues.draining(); };
+            while (busy()) {
                 const bool more = w.turn();
-                if (orphans() == 0) break;  // the last one ended in that turn: nothing wakes a wait
+                if (!busy()) break;  // the last one ended in that turn: nothing wakes a wait
                 w.wait(!more);
             }
             check_unreferenced();
@@ -309,14 +319,17 @@ IoUring::~IoUring() {
             check_unreferenced();
         }
         impl.workers.front()->wait_for_foreign_posts();
+        impl.accept_queues.orphan_all();
         return;
     }
-    while (orphans() != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    while (orphans() != 0 || impl.accept_queues.draining())
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
     check_unreferenced();
     for (auto& w : impl.workers) w->request_stop();
     for (auto& w : impl.workers)
         if (w->thread.joinable()) w->thread.join();
     for (auto& w : impl.workers) w->wait_for_foreign_posts();
+    impl.accept_queues.orphan_all();
 }
 
 const IoUring::Options& IoUring::options() const noexcept { return impl_->options; }

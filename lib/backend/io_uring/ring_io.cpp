@@ -2,6 +2,7 @@
 // I/O requests on IoUring: each call is an SQE on the ring of the worker that runs the waiter
 // (or of a worker the submission is posted to), and the calls of a request made of several
 // follow each other on that ring from its reap loop.
+#include "backend/io_uring/accept_queue.hpp"
 #include "backend/io_uring/uring_operation.hpp"
 
 #include <corio/detail/io_request.hpp>
@@ -33,7 +34,9 @@ struct RingIo final : detail::RingCompletion {
     detail::RingWorker* owner = nullptr;
     std::uint64_t user_data = 0;
     std::atomic<bool> cancel_requested{false};
+    bool queued = false;  // an accept through its listener's queue, which `waiter` is in
     SubmitNode node;
+    detail::AcceptWaiter waiter;
 
     /// On the owner's thread: the request's next call becomes an SQE, or the request ends
     /// cancelled when a cancel came first.
@@ -124,6 +127,12 @@ bool IoUring::io_now(detail::IoRequest& /*r*/, stop_token /*token*/) { return fa
 
 void IoUring::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
     auto* io = new (r.backend_state) RingIo(r);
+    if (r.opcode == detail::IoOpcode::accept && r.listener != nullptr) {
+        io->waiter.request = &r;
+        // The waiter stays in arm() meanwhile: the request is alive even if it completed.
+        io->queued = detail::AcceptQueue::start(*this, io->waiter);
+        if (io->queued) return;
+    }
     if (detail::RingWorker* w = detail::current_ring_worker(this)) {
         io->user_data = w->tag(io);
         io->owner = w;
@@ -141,6 +150,10 @@ void IoUring::io_cancel(detail::IoRequest& r) noexcept {
     // Before the submission, it sees the flag; after it, the cancel SQE follows the call's SQE
     // on the same ring (and a later call of the request sees the flag).
     RingIo& io = ring_io(r);
+    if (io.queued) {
+        detail::AcceptQueue::cancel(*this, io.waiter);
+        return;
+    }
     io.cancel_requested.store(true, std::memory_order_release);
     io.owner->request_cancel(io.user_data);
 }
