@@ -4,6 +4,9 @@
 //   corio_fibers/32    the same with 32 fibers
 //   raw_liburing/32    one thread submitting 32 IORING_OP_READs, waiting for the 32, reaping
 //   pread_loop         one thread calling pread(2)
+//   raw_liburing_mt/32, raw_liburing_fixed_mt/32
+//                      raw_liburing with another thread alive, without and with the file
+//                      registered (IOSQE_FIXED_FILE): what registered files would save
 // Items are reads; compare items_per_second. Each benchmark iteration makes 32,768 reads.
 #include <corio/corio.hpp>
 
@@ -13,11 +16,14 @@
 #include <liburing.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -97,7 +103,20 @@ void corio_fibers(benchmark::State& state) {
     });
 }
 
-void raw_liburing(benchmark::State& state) {
+/// `fixed`: the file is registered with the ring (IOSQE_FIXED_FILE). `shared`: another thread
+/// lives meanwhile, as in any program with worker threads, so the kernel's descriptor lookup
+/// takes a reference per call (a single-threaded process skips it), which a registered file
+/// does not need.
+void raw_liburing_with(benchmark::State& state, bool fixed, bool shared) {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread other;
+    if (shared)
+        other = std::thread([&] {
+            std::unique_lock lock(m);
+            cv.wait(lock, [&] { return done; });
+        });
     io_uring ring{};
     io_uring_params p{};
     p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
@@ -106,14 +125,17 @@ void raw_liburing(benchmark::State& state) {
         return;
     }
     const int fd = ::open(fixture().path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fixed && io_uring_register_files(&ring, &fd, 1) != 0) std::abort();
     std::vector<std::byte> bufs(kBlock * kDepth);
     const auto& offsets = fixture().offsets;
     for (auto _ : state) {
-        for (int done = 0; done < kReads; done += kDepth) {
+        for (int n = 0; n < kReads; n += kDepth) {
             for (int i = 0; i < kDepth; ++i) {
                 io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-                io_uring_prep_read(sqe, fd, bufs.data() + static_cast<std::size_t>(i) * kBlock, kBlock,
-                                   offsets[static_cast<std::size_t>(done + i)]);
+                io_uring_prep_read(sqe, fixed ? 0 : fd,
+                                   bufs.data() + static_cast<std::size_t>(i) * kBlock, kBlock,
+                                   offsets[static_cast<std::size_t>(n + i)]);
+                if (fixed) sqe->flags |= IOSQE_FIXED_FILE;
                 io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(i) + 1);
             }
             io_uring_submit_and_wait(&ring, kDepth);
@@ -129,7 +151,19 @@ void raw_liburing(benchmark::State& state) {
     ::close(fd);
     io_uring_queue_exit(&ring);
     state.SetItemsProcessed(state.iterations() * kReads);
+    if (shared) {
+        {
+            std::lock_guard lock(m);
+            done = true;
+        }
+        cv.notify_all();
+        other.join();
+    }
 }
+
+void raw_liburing(benchmark::State& state) { raw_liburing_with(state, false, false); }
+void raw_liburing_mt(benchmark::State& state) { raw_liburing_with(state, false, true); }
+void raw_liburing_fixed_mt(benchmark::State& state) { raw_liburing_with(state, true, true); }
 
 void pread_loop(benchmark::State& state) {
     const int fd = ::open(fixture().path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -150,6 +184,10 @@ BENCHMARK(corio_tasks)->Name("io_uring_file/corio_tasks/32")->UseRealTime();
 BENCHMARK(raw_liburing)->Name("io_uring_file/raw_liburing/32")->UseRealTime();
 BENCHMARK(corio_fibers)->Name("io_uring_file/corio_fibers/32")->UseRealTime();
 BENCHMARK(pread_loop)->Name("io_uring_file/pread_loop")->UseRealTime();
+// Registered files, measured before corio uses them: the same loop with another thread alive,
+// with and without the file registered.
+BENCHMARK(raw_liburing_mt)->Name("io_uring_file/raw_liburing_mt/32")->UseRealTime();
+BENCHMARK(raw_liburing_fixed_mt)->Name("io_uring_file/raw_liburing_fixed_mt/32")->UseRealTime();
 
 }  // namespace
 

@@ -70,6 +70,10 @@ class CORIO_EXPORT IoUring final : public Backend {
         /// as they come and queues up to 64 of them for the accepts to come, instead of one
         /// SQE per accept. Without it, or on an older kernel, each accept is an SQE.
         bool multishot_accept = true;
+        /// recv_lend's buffers: each worker registers a provided-buffer ring of this many (a
+        /// power of two, at most 32768) at its first recv_lend, of lend_buffer_size bytes each.
+        unsigned lend_buffers = 256;
+        std::size_t lend_buffer_size = 16384;
     };
 
     static unsigned default_threads() noexcept;

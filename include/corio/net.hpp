@@ -138,7 +138,80 @@ struct Datagram {
     Address from;
 };
 
+/// A receive buffer lent by `recv_lend`, holding the bytes received. Destroying it (or
+/// `give_back()`) returns the buffer to its lender, from any thread; it must be given back
+/// before the backend that lent it is destroyed. Empty: the end of the stream (or moved from).
+class LentBuffer {
+  public:
+    LentBuffer() noexcept = default;
+    LentBuffer(detail::BufferLender* lender, std::uint32_t id, std::byte* data,
+               std::size_t size) noexcept
+        : lender_(lender), id_(id), data_(data), size_(size) {}
+    LentBuffer(LentBuffer&& o) noexcept
+        : lender_(std::exchange(o.lender_, nullptr)), id_(o.id_),
+          data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    LentBuffer& operator=(LentBuffer&& o) noexcept {
+        if (this != &o) {
+            give_back();
+            lender_ = std::exchange(o.lender_, nullptr);
+            id_ = o.id_;
+            data_ = std::exchange(o.data_, nullptr);
+            size_ = std::exchange(o.size_, 0);
+        }
+        return *this;
+    }
+    ~LentBuffer() { give_back(); }
+
+    [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+    [[nodiscard]] std::string_view text() const noexcept {
+        return {reinterpret_cast<const char*>(data_), size_};
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+    /// Returns the buffer now; this object is empty afterwards.
+    void give_back() noexcept {
+        if (lender_ != nullptr) std::exchange(lender_, nullptr)->give_back(id_, data_);
+        data_ = nullptr;
+        size_ = 0;
+    }
+
+  private:
+    detail::BufferLender* lender_ = nullptr;
+    std::uint32_t id_ = 0;
+    std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
 namespace detail {
+
+/// recv_lend: receives into a buffer the backend picks when the bytes come (IoUring: from the
+/// worker's provided-buffer ring; elsewhere: from the heap), and lends it to the caller.
+class [[nodiscard]] RecvLendOperation final : public IoOperation<RecvLendOperation> {
+  public:
+    RecvLendOperation(Backend& backend, int fd_, std::error_code* ec = nullptr) noexcept
+        : IoOperation(backend, ec) {
+        opcode = IoOpcode::recv_lend;
+        fd = fd_;
+    }
+    RecvLendOperation(const RecvLendOperation&) = delete;
+    ~RecvLendOperation() { (void)take_buffer(); }  // a buffer not handed out goes back
+
+    LentBuffer take_result() {
+        LentBuffer b = take_buffer();  // owned from here: given back if this throws
+        if (result() <= 0) return LentBuffer();
+        return b;
+    }
+
+  private:
+    LentBuffer take_buffer() noexcept {
+        if (buf == nullptr || addr == nullptr) return {};
+        const std::size_t n = res > 0 ? static_cast<std::size_t>(res) : 0;
+        LentBuffer b(static_cast<BufferLender*>(addr), mode, static_cast<std::byte*>(buf), n);
+        buf = addr = nullptr;
+        return b;
+    }
+};
 
 /// Copies a socket address into operation storage.
 inline socklen_t copy_sockaddr(sockaddr_storage& to, const sockaddr* from, socklen_t len) noexcept {
@@ -315,19 +388,18 @@ class CORIO_EXPORT ListeningSocket : public Socket {
     /// Closes the listener: it refuses connections at once, and its address is free for
     /// another listener when this returns.
     [[nodiscard]] CloseOperation close(Io io) noexcept {
-        return {io.backend(), stop_listening(), nullptr, state_.exchange(nullptr)};
+        return {io.backend(), take_fd(), nullptr, state_.exchange(nullptr)};
     }
     [[nodiscard]] CloseOperation close(Io io, std::error_code& ec) noexcept {
-        return {io.backend(), stop_listening(), &ec, state_.exchange(nullptr)};
+        return {io.backend(), take_fd(), &ec, state_.exchange(nullptr)};
     }
 
   protected:
     /// Hands the backend's state back; with `stop`, also stops the socket listening (shutdown),
     /// so its port or path refuses connections from now on.
     void drop_state(bool stop) noexcept;
-    /// For close: shuts the socket down if the backend keeps state for it; the descriptor,
-    /// which this object no longer owns.
-    int stop_listening() noexcept;
+    /// For close: the descriptor, which this object no longer owns.
+    int take_fd() noexcept;
     [[nodiscard]] ListenerSlot* slot() const noexcept { return &state_; }
 
   private:
@@ -347,6 +419,18 @@ class CORIO_EXPORT StreamSocket : public Socket {
     [[nodiscard]] TransferOperation read(Io io, std::span<std::byte> buf,
                                          std::error_code& ec) const noexcept {
         return {io.backend(), IoOpcode::recv, fd_, buf.data(), buf.size(), -1, 0, &ec};
+    }
+    /// Receives what has arrived into a buffer lent to the caller, which gives it back by
+    /// destroying the LentBuffer; empty once the peer shut down its side. No buffer is tied up
+    /// while it waits: on IoUring the kernel picks one from the worker's provided-buffer ring
+    /// when the bytes come (IoUring::Options::lend_buffers of lend_buffer_size bytes), and
+    /// fails with `no_buffer_space` when every one is lent; elsewhere it is a heap buffer of
+    /// detail::heap_lend_size bytes.
+    [[nodiscard]] RecvLendOperation recv_lend(Io io) const noexcept {
+        return {io.backend(), fd_};
+    }
+    [[nodiscard]] RecvLendOperation recv_lend(Io io, std::error_code& ec) const noexcept {
+        return {io.backend(), fd_, &ec};
     }
     /// Sends some of `buf`: the count. A peer that is gone fails with EPIPE or ECONNRESET,
     /// never with a SIGPIPE.

@@ -2,6 +2,7 @@
 // Files: what is not inline (the multi-call operations read_file and write_file).
 #include <corio/file.hpp>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <new>
@@ -32,7 +33,10 @@ void Descriptor::reset() noexcept {
 
 void CloseOperation::close_unawaited() noexcept {
     if (started_) return;
-    if (state_ != nullptr) state_->release(state_);
+    if (state_ != nullptr) {
+        state_->release(state_);
+        if (fd >= 0) ::shutdown(fd, SHUT_RDWR);  // refused now, not when the ring saw it
+    }
     if (fd >= 0) ::close(fd);
 }
 

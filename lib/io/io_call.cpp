@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <string>
 
 namespace corio::detail {
@@ -61,11 +62,35 @@ const char* to_string(IoOpcode op) noexcept {
         case IoOpcode::connect: return "connect";
         case IoOpcode::send: return "send";
         case IoOpcode::recv: return "recv";
+        case IoOpcode::recv_lend: return "recv";
         case IoOpcode::sendmsg: return "sendmsg";
         case IoOpcode::recvmsg: return "recvmsg";
         case IoOpcode::shutdown: return "shutdown";
     }
     return "?";
+}
+
+namespace {
+
+class HeapLender final : public BufferLender {
+  public:
+    void give_back(std::uint32_t /*id*/, std::byte* data) noexcept override { delete[] data; }
+};
+
+}  // namespace
+
+BufferLender& heap_lender() noexcept {
+    static HeapLender lender;
+    return lender;
+}
+
+bool lend_from_heap(IoRequest& r) noexcept {
+    if (r.len == 0) r.len = heap_lend_size;
+    r.buf = new (std::nothrow) std::byte[r.len];
+    if (r.buf == nullptr) return false;
+    r.addr = &heap_lender();
+    r.mode = 0;
+    return true;
 }
 
 std::int64_t call_once(IoRequest& r) noexcept {
@@ -100,6 +125,9 @@ std::int64_t call_once(IoRequest& r) noexcept {
         case IoOpcode::connect: return perform_connect(r);
         case IoOpcode::send: return result_of(::send(r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL));
         case IoOpcode::recv: return result_of(::recv(r.fd, r.buf, r.len, r.flags));
+        case IoOpcode::recv_lend:
+            if (r.buf == nullptr && !lend_from_heap(r)) return -ENOMEM;
+            return result_of(::recv(r.fd, r.buf, r.len, r.flags));
         case IoOpcode::sendmsg:
             return result_of(::sendmsg(r.fd, static_cast<const msghdr*>(r.buf),
                                        r.flags | MSG_NOSIGNAL));
@@ -115,6 +143,7 @@ short ready_events(const IoRequest& r) noexcept {
         case IoOpcode::read:
         case IoOpcode::readv:
         case IoOpcode::recv:
+        case IoOpcode::recv_lend:
         case IoOpcode::recvmsg:
         case IoOpcode::accept: return POLLIN;
         case IoOpcode::write:

@@ -12,6 +12,9 @@ namespace corio::detail {
 
 /// One call of `r`, as it is (a non-blocking descriptor returns -EAGAIN).
 std::int64_t call_once(IoRequest& r) noexcept;
+/// recv_lend without a buffer ring: a buffer of `r.len` bytes (0: heap_lend_size) from the
+/// heap, lent to the request. False when memory ran out.
+bool lend_from_heap(IoRequest& r) noexcept;
 
 /// The poll events that tell when a call of `r` that returned -EAGAIN can go on (0: none).
 short ready_events(const IoRequest& r) noexcept;

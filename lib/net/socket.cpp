@@ -84,10 +84,7 @@ void ListeningSocket::drop_state(bool stop) noexcept {
     if (stop && fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
-int ListeningSocket::stop_listening() noexcept {
-    if (state_.load(std::memory_order_acquire) != nullptr && fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
-    return std::exchange(fd_, -1);
-}
+int ListeningSocket::take_fd() noexcept { return std::exchange(fd_, -1); }
 
 Address Socket::address(bool peer) const {
     sockaddr_storage ss{};

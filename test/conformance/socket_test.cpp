@@ -264,6 +264,63 @@ TEST_P(SocketTest, ClosingAListenerResetsWhatWaitedAndFreesItsAddress) {
     });
 }
 
+TEST_P(SocketTest, RecvLendLendsItsBufferUntilTheCallerGivesItBack) {
+    run([&](Io io) {
+        std::pair<UnixStream, UnixStream> p = UnixStream::pair();
+        UnixStream& a = p.first;
+        UnixStream& b = p.second;
+        (void)a.write_all(io, "first").await();
+        LentBuffer one = b.recv_lend(io).await();
+        EXPECT_EQ(one.text(), "first");
+        (void)a.write_all(io, "second").await();
+        LentBuffer two = b.recv_lend(io).await();  // while the first is still lent
+        EXPECT_EQ(two.text(), "second");
+        EXPECT_EQ(one.text(), "first");
+        one.give_back();
+        EXPECT_TRUE(one.empty());
+        LentBuffer moved = std::move(two);
+        EXPECT_TRUE(two.empty());
+        EXPECT_EQ(moved.text(), "second");
+
+        // It waits for the bytes.
+        auto later = io.concurrent([&] { return b.recv_lend(io).await(); });
+        ASSERT_TRUE(parked_on(io, later, detail::WaitKind::io));
+        (void)a.write_all(io, "later").await();
+        EXPECT_EQ(later.await().text(), "later");
+
+        // Cancelled before and during the wait, it takes nothing.
+        auto before = start_cancelled(io, [&] { return b.recv_lend(io).await(); });
+        EXPECT_THROW((void)before.await(), Canceled);
+        auto during = io.concurrent([&] { return b.recv_lend(io).await(); });
+        ASSERT_TRUE(parked_on(io, during, detail::WaitKind::io));
+        EXPECT_THROW((void)during.cancel(), Canceled);
+        (void)a.write_all(io, "kept").await();
+        EXPECT_EQ(b.recv_lend(io).await().text(), "kept");
+
+        // A large transfer comes whole, in many lent buffers.
+        std::string big(200000, '\0');
+        for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+        auto writer = io.concurrent([&] { return a.write_all(io, big).await(); });
+        std::string got;
+        while (got.size() < big.size()) {
+            LentBuffer chunk = b.recv_lend(io).await();
+            ASSERT_FALSE(chunk.empty());
+            got += chunk.text();
+        }
+        EXPECT_EQ(writer.await(), big.size());
+        EXPECT_EQ(got, big);
+
+        // The end of the stream, and a closed socket.
+        a.shutdown(io).await();
+        EXPECT_TRUE(b.recv_lend(io).await().empty());
+        b.close(io).await();
+        std::error_code ec;
+        EXPECT_TRUE(b.recv_lend(io, ec).await().empty());
+        EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+        EXPECT_THROW((void)b.recv_lend(io).await(), UsageError);
+    });
+}
+
 TEST_P(SocketTest, ReadCancelledWhileItWaitsLosesNothing) {
     run([&](Io io) {
         auto [a, b] = UnixStream::pair();

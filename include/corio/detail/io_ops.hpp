@@ -34,11 +34,11 @@ class [[nodiscard]] CloseOperation final : public IoOperation<CloseOperation> {
     ~CloseOperation() { close_unawaited(); }
 
     bool try_now() {
-        started_ = true;
         if (state_ != nullptr && fd >= 0) return false;
-        return IoOperation::try_now();
+        return started_ = IoOperation::try_now();
     }
     void arm(const ThreadState& ts) {
+        started_ = true;
         if (state_ != nullptr) {
             state_->release_and_close(state_, *this);
             return;
@@ -52,6 +52,8 @@ class [[nodiscard]] CloseOperation final : public IoOperation<CloseOperation> {
     void take_result() { result(); }
 
   private:
+    /// Never handed to the backend (not awaited, or its task was cancelled first): closes the
+    /// descriptor now, without waiting.
     CORIO_EXPORT void close_unawaited() noexcept;
     ListenerState* state_;
     bool started_ = false;

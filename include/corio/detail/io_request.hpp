@@ -43,9 +43,24 @@ enum class IoOpcode : std::uint8_t {
     sendmsg,   // fd, buf = msghdr*, flags (MSG_NOSIGNAL is added)
     recvmsg,   // fd, buf = msghdr*, flags
     shutdown,  // fd, flags = how
+    recv_lend, // fd, len (0: the backend's size), flags; the backend lends the buffer: buf,
+               // with addr = its BufferLender and mode = the buffer's id
 };
 
 CORIO_EXPORT const char* to_string(IoOpcode op) noexcept;
+
+/// Who lent a receive buffer (recv_lend), and takes it back.
+class BufferLender {
+  public:
+    virtual void give_back(std::uint32_t id, std::byte* data) noexcept = 0;
+
+  protected:
+    ~BufferLender() = default;
+};
+/// Buffers from the heap: what a backend lends when it has no buffer ring.
+CORIO_EXPORT BufferLender& heap_lender() noexcept;
+/// The size of the buffers recv_lend takes from the heap.
+inline constexpr std::size_t heap_lend_size = 16384;
 
 /// What a backend keeps for a listening socket between its accepts (IoUring: a multishot
 /// accept and the connections it took ahead). The backend creates it on the listener's first

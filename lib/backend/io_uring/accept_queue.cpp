@@ -12,10 +12,14 @@
 #include <cstdio>
 #include <new>
 #include <utility>
+#include <vector>
 
 namespace corio::detail {
 
 bool kernel_has_multishot_accept() noexcept {
+#ifndef CORIO_HAVE_MULTISHOT_ACCEPT
+    return false;  // liburing before 2.2
+#endif
     static const bool has = [] {
         utsname u{};
         if (::uname(&u) != 0) return false;
@@ -28,7 +32,7 @@ bool kernel_has_multishot_accept() noexcept {
 }
 
 AcceptQueue::AcceptQueue(IoUring& backend, AcceptQueues& all, RingWorker& owner, int fd,
-                         int flags) noexcept
+                         int flags)
     : ListenerState(&release_it, &release_and_close_it), RingCompletion(&on_cqe), backend_(&backend), all_(&all),
       owner_(&owner), fd_(fd), flags_(flags) {
     arm_node_.queue = this;
@@ -39,37 +43,32 @@ bool AcceptQueue::start(IoUring& backend, AcceptWaiter& w) {
     if (r.listener == nullptr || !backend.options().multishot_accept ||
         !kernel_has_multishot_accept())
         return false;
+    AcceptQueues& all = accept_queues(backend);
+    // Under the lock, a queue still in its listener's slot is alive: a listener that closes
+    // takes it out of the slot first, and frees it only under the lock.
+    std::unique_lock lock(all.mutex);
     ListenerState* s = r.listener->load(std::memory_order_acquire);
     if (s == nullptr) {
-        AcceptQueues& all = accept_queues(backend);
         RingWorker* owner = current_ring_worker(&backend);
         if (owner == nullptr) owner = &submission_worker(backend);
         auto* q = new AcceptQueue(backend, all, *owner, r.fd, r.flags);
-        {
-            std::lock_guard lock(all.mutex);
-            q->link();
+        if (!r.listener->compare_exchange_strong(s, q, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
+            delete q;  // another backend's accept on the same listener was first
+            return false;
         }
-        if (r.listener->compare_exchange_strong(s, q, std::memory_order_acq_rel,
-                                                std::memory_order_acquire)) {
-            s = q;
-        } else {  // another accept on the same listener created one first
-            {
-                std::lock_guard lock(all.mutex);
-                q->unlink_from_all();
-            }
-            delete q;
-        }
+        q->link();
+        s = q;
     }
     if (s->release != &release_it) return false;
     auto* q = static_cast<AcceptQueue*>(s);
-    if (q->backend_ != &backend) return false;
-    q->wait(w);
+    if (q->backend_ != &backend || q->quiesced_) return false;
+    q->wait(w, lock);
     return true;
 }
 
-void AcceptQueue::wait(AcceptWaiter& w) noexcept {
+void AcceptQueue::wait(AcceptWaiter& w, std::unique_lock<std::mutex>& lock) noexcept {
     IoRequest& r = *w.request;
-    std::unique_lock lock(all_->mutex);
     if (ready_.empty() && !closing_) {
         push(w);
         if (armed_ || arm_posted_) return;
@@ -98,7 +97,11 @@ void AcceptQueue::wait(AcceptWaiter& w) noexcept {
 
 void AcceptQueue::submit() noexcept {
     io_uring_sqe* sqe = owner_->get_sqe();
+#ifdef CORIO_HAVE_MULTISHOT_ACCEPT
     io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, flags_ | SOCK_CLOEXEC);
+#else
+    io_uring_prep_accept(sqe, fd_, nullptr, nullptr, flags_ | SOCK_CLOEXEC);  // never reached
+#endif
     io_uring_sqe_set_data64(sqe, user_data_);
     owner_->note_submitted();
 }
@@ -118,7 +121,7 @@ void AcceptQueue::arm_posted() noexcept {
         destroy(this, closer);
         return;
     }
-    if (armed_ || head_ == nullptr) return;
+    if (armed_ || head_ == nullptr || quiesced_) return;
     armed_ = true;
     user_data_ = owner_->tag(this);
     lock.unlock();
@@ -156,7 +159,7 @@ void AcceptQueue::on_cqe(RingCompletion* c, int res, unsigned flags) noexcept {
         q->stopping_ = false;
         if (q->closing_) {
             done = !q->arm_posted_;
-        } else if (q->head_ != nullptr) {
+        } else if (q->head_ != nullptr && !q->quiesced_) {
             q->armed_ = true;
             q->user_data_ = q->owner_->tag(q);
             rearm = true;
@@ -203,6 +206,9 @@ void AcceptQueue::release(AcceptQueue* q, IoRequest* closer) noexcept {
     std::unique_lock lock(all->mutex);
     q->closing_ = true;
     q->closer_ = closer;
+    // Refused from now on: the multishot accept holds the socket until its final CQE. (The
+    // waiters below get EBADF, not the EINVAL that CQE brings.)
+    if (closer != nullptr) ::shutdown(closer->fd, SHUT_RDWR);
     AcceptWaiter* waiters = q->head_;
     for (AcceptWaiter* w = waiters; w != nullptr; w = w->next) w->queue = nullptr;
     q->head_ = q->tail_ = nullptr;
@@ -276,10 +282,29 @@ void AcceptQueue::unlink_from_all() noexcept {
     prev_ = next_ = nullptr;
 }
 
+void AcceptQueues::quiesce() noexcept {
+    std::vector<std::pair<RingWorker*, std::uint64_t>> cancels;
+    {
+        std::lock_guard lock(mutex);
+        for (AcceptQueue* q = head; q != nullptr; q = q->next_) {
+            q->quiesced_ = true;
+            if (q->armed_ && !q->closing_) {
+                try {
+                    cancels.emplace_back(q->owner_, q->user_data_);
+                } catch (...) {
+                    std::fputs("corio: out of memory stopping multishot accepts\n", stderr);
+                    std::abort();
+                }
+            }
+        }
+    }
+    for (auto [owner, user_data] : cancels) owner->request_cancel(user_data);
+}
+
 bool AcceptQueues::draining() noexcept {
     std::lock_guard lock(mutex);
     for (AcceptQueue* q = head; q != nullptr; q = q->next_)
-        if (q->closing_) return true;
+        if (q->armed_ || q->arm_posted_) return true;
     return false;
 }
 
@@ -291,6 +316,7 @@ void AcceptQueues::orphan_all() noexcept {
             AcceptQueue* next = q->next_;
             q->all_ = nullptr;
             q->owner_ = nullptr;
+            q->backend_ = nullptr;
             q->armed_ = q->arm_posted_ = false;
             q->prev_ = q->next_ = nullptr;
             for (AcceptWaiter* w = q->head_; w != nullptr; w = w->next) w->queue = nullptr;

@@ -35,7 +35,10 @@ struct AcceptQueues {
     std::mutex mutex;
     AcceptQueue* head = nullptr;
 
-    /// Whether queues whose listeners closed wait for their final CQE.
+    /// The backend is going, its tasks ended: no queue arms again, and the armed ones are
+    /// cancelled (their connections are then reset by orphan_all).
+    void quiesce() noexcept;
+    /// Whether a queue's multishot accept is still in a ring (or about to be).
     [[nodiscard]] bool draining() noexcept;
     /// After the backend's rings are gone: frees the queues whose listeners closed and leaves
     /// the others, with no ring, to their listeners.
@@ -59,7 +62,7 @@ class AcceptQueue final : public ListenerState, private RingCompletion {
   private:
     friend struct AcceptQueues;
 
-    AcceptQueue(IoUring& backend, AcceptQueues& all, RingWorker& owner, int fd, int flags) noexcept;
+    AcceptQueue(IoUring& backend, AcceptQueues& all, RingWorker& owner, int fd, int flags);
 
     /// Posted to the owner to arm the multishot accept from another thread.
     struct ArmNode : Runnable {
@@ -68,7 +71,8 @@ class AcceptQueue final : public ListenerState, private RingCompletion {
         AcceptQueue* queue = nullptr;
     };
 
-    void wait(AcceptWaiter& w) noexcept;
+    /// Under `lock` (which it releases).
+    void wait(AcceptWaiter& w, std::unique_lock<std::mutex>& lock) noexcept;
     /// On the owner's thread: the multishot accept's SQE (armed_ was set under the lock).
     void submit() noexcept;
     void arm_posted() noexcept;
@@ -89,7 +93,7 @@ class AcceptQueue final : public ListenerState, private RingCompletion {
     void link() noexcept;
     void unlink_from_all() noexcept;
 
-    IoUring* backend_;
+    IoUring* backend_;    // nullptr once the backend is gone
     AcceptQueues* all_;   // nullptr once the backend is gone
     RingWorker* owner_;   // the ring of the multishot accept; nullptr once the backend is gone
     int fd_;
@@ -99,6 +103,7 @@ class AcceptQueue final : public ListenerState, private RingCompletion {
     bool arm_posted_ = false;  // an ArmNode is on its way to the owner
     bool stopping_ = false;    // a cancel is on its way (the queue is full)
     bool closing_ = false;     // its listener released it
+    bool quiesced_ = false;    // its backend is going: it never arms again
     IoRequest* closer_ = nullptr;  // the close that waits for the final CQE
     std::deque<int> ready_;
     AcceptWaiter* head_ = nullptr;

@@ -246,11 +246,18 @@ IoUring::IoUring() : IoUring(Options{}) {}
 IoUring::IoUring(Options options) : impl_(std::make_unique<Impl>(*this, options)) {
     // Ask the kernel once, here, so a refusal is this constructor's exception.
     detail::probe_io_uring();
+    const unsigned lend = options.lend_buffers;
+    if (lend == 0 || lend > 32768 || (lend & (lend - 1)) != 0 || options.lend_buffer_size == 0 ||
+        options.lend_buffer_size > 0x7fffffff)
+        throw UsageError(std::errc::invalid_argument,
+                         "corio: IoUring: lend_buffers must be a power of two from 1 to 32768, "
+                         "and lend_buffer_size from 1 byte to 2 GiB");
     const detail::Worker::Config config{.turn_budget = options.turn_budget == 0 ? 1 : options.turn_budget};
     const unsigned n = options.threads == 0 ? 1 : options.threads;
     for (unsigned i = 0; i < n; ++i)
         impl_->workers.push_back(std::make_unique<Impl::RingWorker>(
-            *impl_, *this, config, impl_->fibers, options.ring_entries));
+            *impl_, *this, config, impl_->fibers, options.ring_entries, options.lend_buffers,
+            options.lend_buffer_size));
     set_stop_router(&impl_->router);
     if (options.threads == 0) return;
 
@@ -304,14 +311,18 @@ IoUring::~IoUring() {
                 std::abort();
             }
             // Orphans end only if the loop runs, and so do the multishot accepts of listeners
-            // that closed (which hold their sockets): drive it until they did.
+            // (which hold their sockets, and may bring connections): drive it until they did.
             Impl::RingWorker& w = *impl.workers.front();
-            const auto busy = [&] { return orphans() != 0 || impl.accept_queues.draining(); };
-            while (busy()) {
-                const bool more = w.turn();
-                if (!busy()) break;  // the last one ended in that turn: nothing wakes a wait
-                w.wait(!more);
-            }
+            const auto drive = [&](auto busy) {
+                while (busy()) {
+                    const bool more = w.turn();
+                    if (!busy()) break;  // the last one ended in that turn: nothing wakes a wait
+                    w.wait(!more);
+                }
+            };
+            drive([&] { return orphans() != 0; });
+            impl.accept_queues.quiesce();
+            drive([&] { return impl.accept_queues.draining(); });
             check_unreferenced();
             detail::this_thread_parker().set_driver(nullptr);
             w.detach();
@@ -322,8 +333,9 @@ IoUring::~IoUring() {
         impl.accept_queues.orphan_all();
         return;
     }
-    while (orphans() != 0 || impl.accept_queues.draining())
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    while (orphans() != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    impl.accept_queues.quiesce();
+    while (impl.accept_queues.draining()) std::this_thread::sleep_for(std::chrono::microseconds(200));
     check_unreferenced();
     for (auto& w : impl.workers) w->request_stop();
     for (auto& w : impl.workers)

@@ -4,6 +4,7 @@
 // follow each other on that ring from its reap loop.
 #include "backend/io_uring/accept_queue.hpp"
 #include "backend/io_uring/uring_operation.hpp"
+#include "io/io_call.hpp"
 
 #include <corio/detail/io_request.hpp>
 #include <corio/io_uring.hpp>
@@ -35,6 +36,7 @@ struct RingIo final : detail::RingCompletion {
     std::uint64_t user_data = 0;
     std::atomic<bool> cancel_requested{false};
     bool queued = false;  // an accept through its listener's queue, which `waiter` is in
+    bool nomem = false;   // recv_lend found no memory for a heap buffer
     SubmitNode node;
     detail::AcceptWaiter waiter;
 
@@ -49,6 +51,23 @@ struct RingIo final : detail::RingCompletion {
             return;
         }
         io_uring_sqe* sqe = owner->get_sqe();
+        if (r.opcode == detail::IoOpcode::recv_lend && r.buf == nullptr) {
+            if (detail::LendRing* lend = owner->lend_ring()) {
+                // The kernel picks the buffer when the bytes come; none is tied up meanwhile.
+                const std::size_t most = r.len != 0 && r.len < lend->size() ? r.len : lend->size();
+                io_uring_prep_recv(sqe, r.fd, nullptr, most, r.flags);
+                sqe->flags |= IOSQE_BUFFER_SELECT;
+                sqe->buf_group = detail::LendRing::group;
+                io_uring_sqe_set_data64(sqe, user_data);
+                owner->note_submitted();
+                return;
+            }
+            if (!detail::lend_from_heap(r)) {
+                io_uring_prep_nop(sqe);  // completes with the error below
+                r.res = -ENOMEM;
+                nomem = true;
+            }
+        }
         prepare(sqe, r);
         io_uring_sqe_set_data64(sqe, user_data);
         owner->note_submitted();
@@ -89,7 +108,8 @@ struct RingIo final : detail::RingCompletion {
             case IoOpcode::send:
                 io_uring_prep_send(sqe, r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL);
                 break;
-            case IoOpcode::recv: io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags); break;
+            case IoOpcode::recv:
+            case IoOpcode::recv_lend: io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags); break;
             case IoOpcode::sendmsg:
                 io_uring_prep_sendmsg(sqe, r.fd, static_cast<const msghdr*>(r.buf),
                                       static_cast<unsigned>(r.flags | MSG_NOSIGNAL));
@@ -102,10 +122,12 @@ struct RingIo final : detail::RingCompletion {
         }
     }
 
-    static void on_cqe(detail::RingCompletion* c, int res, unsigned /*flags*/) noexcept {
+    static void on_cqe(detail::RingCompletion* c, int res, unsigned flags) noexcept {
         auto* self = static_cast<RingIo*>(c);
         detail::IoRequest& r = *self->request;
-        r.res = res;
+        r.res = self->nomem ? -ENOMEM : res;
+        if ((flags & IORING_CQE_F_BUFFER) != 0)
+            self->owner->lend_ring()->lend(r, flags >> IORING_CQE_BUFFER_SHIFT);
         // The step sees every result, and a cancelled call ends the request whatever it says.
         if (r.advance() || res == -ECANCELED) {
             r.finish(r);  // the request may be gone from here on

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -60,8 +61,9 @@ void probe_io_uring() {
 }
 
 RingWorker::RingWorker(RingHost& host, Backend& backend, const Config& config, FiberPool& fibers,
-                       unsigned ring_entries)
-    : Worker(config, fibers, host.stop_router()), host_(host), entries_(ring_entries) {
+                       unsigned ring_entries, unsigned lend_buffers, std::size_t lend_buffer_size)
+    : Worker(config, fibers, host.stop_router()), host_(host), entries_(ring_entries),
+      lend_buffers_(lend_buffers), lend_buffer_size_(lend_buffer_size) {
     backend_ = &backend;
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
@@ -149,6 +151,80 @@ void RingWorker::request_cancel(std::uint64_t user_data) noexcept {
         has_cancels_.store(true, std::memory_order_seq_cst);
     }
     if (Worker::current() != this && is_sleeping()) wake();
+}
+
+LendRing::LendRing(io_uring& ring, unsigned count, std::size_t size) : count_(count), size_(size) {
+#ifndef CORIO_HAVE_BUF_RING
+    (void)ring;
+    throw std::system_error(ENOSYS, std::generic_category(),
+                            "corio: IoUring: liburing before 2.2 has no provided-buffer rings");
+#else
+    const std::size_t ring_bytes = count * sizeof(io_uring_buf);
+    void* mem = nullptr;
+    if (::posix_memalign(&mem, 4096, ring_bytes) != 0) throw std::bad_alloc();
+    ring_ = static_cast<io_uring_buf_ring*>(mem);
+    try {
+        memory_ = new std::byte[count * size];
+    } catch (...) {
+        std::free(ring_);
+        throw;
+    }
+    io_uring_buf_ring_init(ring_);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring_);
+    reg.ring_entries = count;
+    reg.bgid = group;
+    const int rc = io_uring_register_buf_ring(&ring, &reg, 0);
+    if (rc != 0) {
+        delete[] memory_;
+        std::free(ring_);
+        throw std::system_error(-rc, std::generic_category(),
+                                "corio: IoUring: cannot register recv_lend's buffers");
+    }
+    const int mask = io_uring_buf_ring_mask(count);
+    for (unsigned i = 0; i < count; ++i)
+        io_uring_buf_ring_add(ring_, memory_ + i * size, static_cast<unsigned>(size),
+                              static_cast<unsigned short>(i), mask, static_cast<int>(i));
+    io_uring_buf_ring_advance(ring_, static_cast<int>(count));
+#endif
+}
+
+LendRing::~LendRing() {  // after the ring is gone
+    delete[] memory_;
+    std::free(ring_);
+}
+
+void LendRing::lend(IoRequest& r, std::uint32_t id) noexcept {
+    std::byte* data = memory_ + static_cast<std::size_t>(id) * size_;
+    if (r.res <= 0) {  // nothing came into it
+        give_back(id, data);
+        return;
+    }
+    r.buf = data;
+    r.addr = static_cast<BufferLender*>(this);
+    r.mode = id;
+}
+
+void LendRing::give_back(std::uint32_t id, std::byte* data) noexcept {
+#ifdef CORIO_HAVE_BUF_RING
+    std::lock_guard lock(mutex_);
+    io_uring_buf_ring_add(ring_, data, static_cast<unsigned>(size_),
+                          static_cast<unsigned short>(id), io_uring_buf_ring_mask(count_), 0);
+    io_uring_buf_ring_advance(ring_, 1);
+#else
+    (void)id;
+    (void)data;
+#endif
+}
+
+LendRing* RingWorker::lend_ring() noexcept {
+    if (lend_ring_ != nullptr || lend_refused_) return lend_ring_.get();
+    try {
+        lend_ring_ = std::make_unique<LendRing>(ring_, lend_buffers_, lend_buffer_size_);
+    } catch (...) {
+        lend_refused_ = true;  // an old kernel, or no memory: heap buffers instead
+    }
+    return lend_ring_.get();
 }
 
 void RingWorker::add_ring_timer(TimerNode& node) {

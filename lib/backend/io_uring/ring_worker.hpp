@@ -8,11 +8,14 @@
 
 #include "scheduler/worker.hpp"
 
+#include <corio/detail/io_request.hpp>
+
 #include <liburing.h>
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -52,6 +55,33 @@ struct RingCompletion {
     Fn on_cqe;
 };
 
+/// A worker's provided-buffer ring, which recv_lend receives into: registered on the worker's
+/// thread at its first recv_lend, freed with the worker. Buffers come back from any thread.
+class LendRing final : public BufferLender {
+  public:
+    static constexpr int group = 0;  // the buffer group id on the worker's ring
+
+    /// Registers `count` buffers of `size` bytes with `ring`. Throws std::system_error (an old
+    /// kernel: EINVAL) or std::bad_alloc.
+    LendRing(io_uring& ring, unsigned count, std::size_t size);
+    ~LendRing();
+    LendRing(const LendRing&) = delete;
+    LendRing& operator=(const LendRing&) = delete;
+
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    /// Hands buffer `id` (from a CQE's flags) to request `r`: its lender, id and address; a
+    /// call that received nothing gives it back at once.
+    void lend(IoRequest& r, std::uint32_t id) noexcept;
+    void give_back(std::uint32_t id, std::byte* data) noexcept override;
+
+  private:
+    std::mutex mutex_;  // the ring's tail: buffers come back from any thread
+    io_uring_buf_ring* ring_ = nullptr;
+    std::byte* memory_ = nullptr;
+    unsigned count_;
+    std::size_t size_;
+};
+
 class RingWorker final : public Worker {
   public:
     static constexpr std::uint64_t wake_tag = 1;    // the eventfd read
@@ -60,7 +90,8 @@ class RingWorker final : public Worker {
     static constexpr std::uint64_t sent_tag = 4;    // the sender's CQE of such a wake-up
 
     RingWorker(RingHost& host, Backend& backend, const Config& config, FiberPool& fibers,
-               unsigned ring_entries);
+               unsigned ring_entries, unsigned lend_buffers = 256,
+               std::size_t lend_buffer_size = 16384);
     ~RingWorker() override;
 
     /// On the owning thread: binds it and creates the ring there. Throws std::system_error.
@@ -97,6 +128,9 @@ class RingWorker final : public Worker {
     void note_submitted() noexcept { ++inflight_; }
     /// Cancels the operation with this user_data on this ring; from any thread.
     void request_cancel(std::uint64_t user_data) noexcept;
+    /// The provided-buffer ring of recv_lend, registered at the first call; nullptr when the
+    /// kernel refuses it (recv_lend then lends heap buffers).
+    LendRing* lend_ring() noexcept;
 
     // ---- timers in the kernel (owner thread arms; any thread cancels) -------------------------
     /// Arms `node` as an IORING_OP_TIMEOUT on this ring (absolute, CLOCK_MONOTONIC, which is
@@ -157,6 +191,11 @@ class RingWorker final : public Worker {
     std::deque<RingTimer> timer_slots_;  // stable addresses
     RingTimer* free_timers_ = nullptr;
     std::size_t ring_timers_ = 0;
+
+    unsigned lend_buffers_;
+    std::size_t lend_buffer_size_;
+    std::unique_ptr<LendRing> lend_ring_;  // freed after the ring
+    bool lend_refused_ = false;
 
     std::mutex cancel_mutex_;
     std::vector<std::uint64_t> cancels_;
