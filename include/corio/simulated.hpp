@@ -29,6 +29,9 @@ class CORIO_EXPORT Simulated final : public Backend {
         std::size_t stack_size = 256 << 10;
         /// Let the seed run some async tasks inline (true) or always start a task (false).
         bool inline_async = true;
+        /// Let the seed shorten transfers on stream sockets (one call in four moves fewer bytes
+        /// than it could, at least one), so partial reads and writes are explored.
+        bool short_transfers = true;
     };
 
     Simulated();

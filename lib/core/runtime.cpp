@@ -157,7 +157,7 @@ const char* to_string(WaitKind kind) noexcept {
         case WaitKind::queue_put: return "queue put";
         case WaitKind::queue_get: return "queue get";
         case WaitKind::syscall: return "system call";
-        case WaitKind::io: return "io_uring operation";
+        case WaitKind::io: return "I/O";
     }
     return "?";
 }

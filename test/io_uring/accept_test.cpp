@@ -191,6 +191,27 @@ TEST_P(IoUringAccept, ACloseThatIsCancelledBeforeItStartsStillCloses) {
     EXPECT_FALSE(socket_alive("/proc/net/unix", 6, ino));
 }
 
+TEST_P(IoUringAccept, OnALoopTheCallerDrives) {
+    // threads = 0: the ring's CQEs are reaped only while this thread waits in an operation.
+    Watchdog dog("caller-driven accepts", patience(30s));
+    if (!serve(0)) GTEST_SKIP() << why_;
+    Io io = this->io();
+    std::vector<TcpStream> clients;
+    for (int i = 0; i < 5; ++i) clients.push_back(TcpStream::connect(io, at_).await());
+    for (int i = 0; i < 5; ++i) {
+        TcpStream conn = listener_.accept(io).await();
+        const std::string id(1, static_cast<char>('0' + i));
+        (void)clients[static_cast<std::size_t>(i)].write_all(io, id).await();
+        EXPECT_EQ(read_some(io, conn), id);
+    }
+    auto waiting = io.concurrent([&] { return listener_.accept(io).await(); });
+    TcpStream late = TcpStream::connect(io, at_).await();
+    EXPECT_TRUE(waiting.await().is_open());
+    const ino_t ino = inode_of(listener_.fd());
+    listener_.close(io).await();  // drives the ring until the multishot accept ended
+    EXPECT_FALSE(socket_alive("/proc/net/tcp", 9, ino));
+}
+
 TEST_P(IoUringAccept, ClosingAListenerFailsTheAcceptsWaitingOnIt) {
     if (!GetParam()) GTEST_SKIP() << "a single-shot accept holds the socket until it completes";
     Watchdog dog("accepts on a closed listener", patience(30s));

@@ -14,6 +14,8 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -98,11 +100,46 @@ struct Simulated::Impl final : detail::Executor {
 
     /// Makes the calls of `r` that can go on without blocking: true when the request is done
     /// (its result in `r.res`), false when a call waits for its descriptor.
-    static bool advance_io(detail::IoRequest& r) noexcept {
+    bool advance_io(detail::IoRequest& r) noexcept {
         for (;;) {
-            r.res = detail::call_without_blocking(r);
+            r.res = call(r);
             if (r.res == -EAGAIN) return false;
             if (r.advance()) return true;
+        }
+    }
+
+    /// One call, without blocking. As the seed says (one call in four), a transfer on a stream
+    /// socket is offered fewer bytes than asked, at least one, as the kernel may move: partial
+    /// reads and writes are explored as interleavings are.
+    std::int64_t call(detail::IoRequest& r) noexcept {
+        if (!options.short_transfers || r.len < 2 || !is_stream_transfer(r) || rng.below(4) != 0)
+            return detail::call_without_blocking(r);
+        const std::size_t len = r.len;
+        r.len = 1 + rng.below(len - 1);
+        const std::int64_t res = detail::call_without_blocking(r);
+        r.len = len;  // the request's own steps account for what moved
+        return res;
+    }
+
+    /// A send or recv on a stream socket, or a read or write of one: a stream socket may move
+    /// part of what it could. (A pipe moves what it can: a write of up to PIPE_BUF bytes is
+    /// whole, and a read takes what is there. A regular file's transfer is whole too.)
+    static bool is_stream_transfer(const detail::IoRequest& r) noexcept {
+        using detail::IoOpcode;
+        switch (r.opcode) {
+            case IoOpcode::recv:
+            case IoOpcode::send: return true;
+            case IoOpcode::read:
+            case IoOpcode::write: {
+                struct stat st {};
+                if (r.offset >= 0 || ::fstat(r.fd, &st) != 0) return false;
+                int type = 0;
+                socklen_t len = sizeof type;
+                return S_ISSOCK(st.st_mode) &&
+                       ::getsockopt(r.fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+                       type == SOCK_STREAM;
+            }
+            default: return false;
         }
     }
 
@@ -322,7 +359,7 @@ bool Simulated::io_now(detail::IoRequest& r, stop_token token) {
         r.advance();
         return true;
     }
-    return Impl::advance_io(r);
+    return impl_->advance_io(r);
 }
 
 void Simulated::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
