@@ -72,6 +72,7 @@ class CORIO_EXPORT IoUring final : public Backend {
         bool multishot_accept = true;
         /// recv_lend's buffers: each worker registers a provided-buffer ring of this many (a
         /// power of two, at most 32768) at its first recv_lend, of lend_buffer_size bytes each.
+        /// 0: no ring; recv_lend lends heap buffers of lend_buffer_size bytes.
         unsigned lend_buffers = 256;
         std::size_t lend_buffer_size = 16384;
     };

@@ -247,10 +247,10 @@ IoUring::IoUring(Options options) : impl_(std::make_unique<Impl>(*this, options)
     // Ask the kernel once, here, so a refusal is this constructor's exception.
     detail::probe_io_uring();
     const unsigned lend = options.lend_buffers;
-    if (lend == 0 || lend > 32768 || (lend & (lend - 1)) != 0 || options.lend_buffer_size == 0 ||
+    if (lend > 32768 || (lend & (lend - 1)) != 0 || options.lend_buffer_size == 0 ||
         options.lend_buffer_size > 0x7fffffff)
         throw UsageError(std::errc::invalid_argument,
-                         "corio: IoUring: lend_buffers must be a power of two from 1 to 32768, "
+                         "corio: IoUring: lend_buffers must be 0 or a power of two up to 32768, "
                          "and lend_buffer_size from 1 byte to 2 GiB");
     const detail::Worker::Config config{.turn_budget = options.turn_budget == 0 ? 1 : options.turn_budget};
     const unsigned n = options.threads == 0 ? 1 : options.threads;

@@ -36,7 +36,6 @@ struct RingIo final : detail::RingCompletion {
     std::uint64_t user_data = 0;
     std::atomic<bool> cancel_requested{false};
     bool queued = false;  // an accept through its listener's queue, which `waiter` is in
-    bool nomem = false;   // recv_lend found no memory for a heap buffer
     SubmitNode node;
     detail::AcceptWaiter waiter;
 
@@ -50,25 +49,26 @@ struct RingIo final : detail::RingCompletion {
             r.finish(r);
             return;
         }
-        io_uring_sqe* sqe = owner->get_sqe();
+        detail::LendRing* lend = nullptr;
         if (r.opcode == detail::IoOpcode::recv_lend && r.buf == nullptr) {
-            if (detail::LendRing* lend = owner->lend_ring()) {
-                // The kernel picks the buffer when the bytes come; none is tied up meanwhile.
-                const std::size_t most = r.len != 0 && r.len < lend->size() ? r.len : lend->size();
-                io_uring_prep_recv(sqe, r.fd, nullptr, most, r.flags);
-                sqe->flags |= IOSQE_BUFFER_SELECT;
-                sqe->buf_group = detail::LendRing::group;
-                io_uring_sqe_set_data64(sqe, user_data);
-                owner->note_submitted();
+            lend = owner->lend_ring();
+            if (lend == nullptr && r.len == 0) r.len = owner->lend_buffer_size();
+            if (lend == nullptr && !detail::lend_from_heap(r)) {
+                r.res = -ENOMEM;
+                r.finish(r);
                 return;
             }
-            if (!detail::lend_from_heap(r)) {
-                io_uring_prep_nop(sqe);  // completes with the error below
-                r.res = -ENOMEM;
-                nomem = true;
-            }
         }
-        prepare(sqe, r);
+        io_uring_sqe* sqe = owner->get_sqe();
+        if (lend != nullptr) {
+            // The kernel picks the buffer when the bytes come; none is tied up meanwhile.
+            const std::size_t most = r.len != 0 && r.len < lend->size() ? r.len : lend->size();
+            io_uring_prep_recv(sqe, r.fd, nullptr, most, r.flags);
+            sqe->flags |= IOSQE_BUFFER_SELECT;
+            sqe->buf_group = detail::LendRing::group;
+        } else {
+            prepare(sqe, r);
+        }
         io_uring_sqe_set_data64(sqe, user_data);
         owner->note_submitted();
     }
@@ -125,7 +125,7 @@ struct RingIo final : detail::RingCompletion {
     static void on_cqe(detail::RingCompletion* c, int res, unsigned flags) noexcept {
         auto* self = static_cast<RingIo*>(c);
         detail::IoRequest& r = *self->request;
-        r.res = self->nomem ? -ENOMEM : res;
+        r.res = res;
         if ((flags & IORING_CQE_F_BUFFER) != 0)
             self->owner->lend_ring()->lend(r, flags >> IORING_CQE_BUFFER_SHIFT);
         // The step sees every result, and a cancelled call ends the request whatever it says.

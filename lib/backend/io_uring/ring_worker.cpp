@@ -218,7 +218,7 @@ void LendRing::give_back(std::uint32_t id, std::byte* data) noexcept {
 }
 
 LendRing* RingWorker::lend_ring() noexcept {
-    if (lend_ring_ != nullptr || lend_refused_) return lend_ring_.get();
+    if (lend_ring_ != nullptr || lend_refused_ || lend_buffers_ == 0) return lend_ring_.get();
     try {
         lend_ring_ = std::make_unique<LendRing>(ring_, lend_buffers_, lend_buffer_size_);
     } catch (...) {

@@ -131,6 +131,7 @@ class RingWorker final : public Worker {
     /// The provided-buffer ring of recv_lend, registered at the first call; nullptr when the
     /// kernel refuses it (recv_lend then lends heap buffers).
     LendRing* lend_ring() noexcept;
+    [[nodiscard]] std::size_t lend_buffer_size() const noexcept { return lend_buffer_size_; }
 
     // ---- timers in the kernel (owner thread arms; any thread cancels) -------------------------
     /// Arms `node` as an IORING_OP_TIMEOUT on this ring (absolute, CLOCK_MONOTONIC, which is
