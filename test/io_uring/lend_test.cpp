@@ -16,14 +16,20 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(IoUringLend, BuffersRunOutWhileLentAndComeBackFromAnyThread) {
-    Watchdog dog("recv_lend", patience(30s));
+/// One worker lending `count` buffers of `size` bytes (0: heap buffers); nullptr with `why`
+/// set when the kernel refuses io_uring.
+std::unique_ptr<IoUring> lending_ring(unsigned count, std::size_t size, std::string& why) {
     IoUring::Options o;
     o.threads = 1;
-    o.lend_buffers = 2;
-    o.lend_buffer_size = 64;
+    o.lend_buffers = count;
+    o.lend_buffer_size = size;
+    return make_ring(o, why);
+}
+
+TEST(IoUringLend, BuffersRunOutWhileLentAndComeBackFromAnyThread) {
+    Watchdog dog("recv_lend", patience(30s));
     std::string why;
-    auto ring = make_ring(o, why);
+    auto ring = lending_ring(2, 64, why);
     if (!ring) GTEST_SKIP() << why;
     Io io = ring->io();
     std::pair<UnixStream, UnixStream> p = UnixStream::pair();
@@ -61,12 +67,8 @@ TEST(IoUringLend, BuffersRunOutWhileLentAndComeBackFromAnyThread) {
 
 TEST(IoUringLend, WithoutARingBuffersComeFromTheHeap) {
     Watchdog dog("recv_lend from the heap", patience(30s));
-    IoUring::Options o;
-    o.threads = 1;
-    o.lend_buffers = 0;
-    o.lend_buffer_size = 8;
     std::string why;
-    auto ring = make_ring(o, why);
+    auto ring = lending_ring(0, 8, why);
     if (!ring) GTEST_SKIP() << why;
     Io io = ring->io();
     std::pair<UnixStream, UnixStream> p = UnixStream::pair();
