@@ -51,6 +51,8 @@ Address::Address() noexcept : storage_{} { storage_.v4.sin_family = AF_INET; }
 
 const char* Address::parse_into(std::string_view text, Address& out, std::string& detail) {
     if (text.empty()) return "it is empty";
+    // The host goes to inet_pton as a C string, which would end it at a NUL.
+    if (text.find('\0') != std::string_view::npos) return "it holds a NUL character";
     // Split into host (and zone) and port first: "[host%zone]:port" or "host:port".
     const bool bracketed = text.front() == '[';
     std::string_view host;
@@ -107,12 +109,37 @@ const char* Address::parse_into(std::string_view text, Address& out, std::string
     return nullptr;
 }
 
+namespace {
+/// The text as a message quotes it: control characters (a NUL above all, which would end the
+/// message where it is printed) are shown as escapes.
+std::string visible(std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size() + 2);
+    out += '\'';
+    for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u == 0) {
+            out += "\\0";
+        } else if (u < 0x20 || u == 0x7f) {
+            out += "\\x";
+            out += hex[u >> 4];
+            out += hex[u & 15];
+        } else {
+            out += c;
+        }
+    }
+    out += '\'';
+    return out;
+}
+}  // namespace
+
 Address Address::parse(std::string_view text) {
     Address a;
     std::string detail;
     if (const char* why = parse_into(text, a, detail)) {
-        std::string msg = "corio: cannot parse the address '" + std::string(text) + "': " + why;
-        if (!detail.empty()) msg += " ('" + detail + "')";
+        std::string msg = "corio: cannot parse the address " + visible(text) + ": " + why;
+        if (!detail.empty()) msg += " (" + visible(detail) + ")";
         throw UsageError(std::errc::invalid_argument, msg);
     }
     return a;

@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace {
@@ -112,6 +113,31 @@ TEST(Address, RefusesEveryOtherTextWithAClearError) {
             << "'" << c.text << "' gave: " << (msg.empty() ? "no error" : msg);
         EXPECT_NE(msg.find(std::string("'") + c.text + "'"), std::string::npos)
             << "the message does not quote the text: " << msg;
+    }
+}
+
+TEST(Address, RefusesANulInTheTextAndQuotesItVisibly) {
+    using namespace std::string_view_literals;
+    for (const std::string_view text : {"127.0.0.1\0evil.example:80"sv, "127.0.0.1:80\0"sv,
+                                        "[::1\0x]:80"sv, "127.0.0.1:8\0"sv "0"sv}) {
+        EXPECT_FALSE(Address::try_parse(text).has_value());
+        std::string msg;
+        try {
+            (void)Address::parse(text);
+        } catch (const corio::UsageError& e) {
+            msg = e.what();
+            EXPECT_EQ(e.code(), std::errc::invalid_argument);
+        }
+        EXPECT_NE(msg.find("a NUL character"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("\\0"), std::string::npos) << "the NUL is not shown: " << msg;
+    }
+    // Printed text stays whole: the part after the NUL is in the message.
+    try {
+        (void)Address::parse("127.0.0.1\0evil.example:80"sv);
+        ADD_FAILURE() << "parsed";
+    } catch (const corio::UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("'127.0.0.1\\0evil.example:80'"), std::string::npos)
+            << e.what();
     }
 }
 
