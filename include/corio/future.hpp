@@ -199,6 +199,17 @@ class [[nodiscard]] Future {
     AwaitOperation<false> operator co_await() & { return AwaitOperation<false>(*this); }
     AwaitOperation<true> operator co_await() && { return AwaitOperation<true>(*this); }
 
+    // For the runtime (race): the result of a future that is ready, without a wait (so a
+    // coroutine may call it).
+    R take_ready() && {
+        if (state_ == nullptr) {
+            if (result_.empty()) detail::throw_moved_from_future();
+        } else {
+            consume();
+        }
+        return std::move(result_).get();
+    }
+
     // For the runtime (select, groups): the task, while it is not consumed.
     [[nodiscard]] detail::TaskHeader* task() const noexcept { return state_; }
 

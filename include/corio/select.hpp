@@ -139,15 +139,17 @@ class [[nodiscard]] RaceOperation {
         (void)((I == winner && (out.emplace(take<I>()), true)) || ...);
         return std::move(*out);
     }
+    // The winner has finished once select returns: its result is read without a wait, which a
+    // coroutine awaiting the race could not make.
     template <std::size_t I>
     variant_type take() {
         auto& f = std::get<I>(futures_);
         using R = typename std::remove_reference_t<decltype(f)>::value_type;
         if constexpr (std::is_void_v<R>) {
-            f.await();
+            std::move(f).take_ready();
             return variant_type(std::in_place_index<I>);
         } else {
-            return variant_type(std::in_place_index<I>, std::move(f).await());
+            return variant_type(std::in_place_index<I>, std::move(f).take_ready());
         }
     }
 

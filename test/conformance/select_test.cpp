@@ -193,4 +193,42 @@ TEST_P(Select, RaceBetweenATaskAndATimer) {
     });
 }
 
+corio::Task<int> race_from_a_coroutine(Io io) {
+    auto v = co_await corio::race(
+        io,
+        [io] {
+            io.sleep(1h).await();
+            return 1;
+        },
+        [io] {
+            io.sleep(1ms).await();
+            return std::string("fast");
+        },
+        [io] { io.sleep(1h).await(); });
+    if (v.index() != 1) co_return -1;
+    int value = static_cast<int>(std::get<1>(v).size());
+    // A void winner, and a winner that threw.
+    auto w = co_await corio::race(io, [io] { io.sleep(1ms).await(); }, [io] {
+        io.sleep(1h).await();
+        return 2;
+    });
+    if (w.index() != 0) co_return -2;
+    try {
+        (void)co_await corio::race(
+            io,
+            [io]() -> int {
+                io.sleep(1ms).await();
+                throw std::runtime_error("lost");
+            },
+            [io] { io.sleep(1h).await(); });
+        co_return -3;
+    } catch (const std::runtime_error&) {
+    }
+    co_return value;
+}
+
+TEST_P(Select, RaceIsAwaitedFromACoroutine) {
+    run([](Io io) { EXPECT_EQ(io.async(race_from_a_coroutine, io).await(), 4); });
+}
+
 }  // namespace
