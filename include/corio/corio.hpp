@@ -7,6 +7,7 @@
 #include <corio/condition.hpp>
 #include <corio/error.hpp>
 #include <corio/event.hpp>
+#include <corio/fault.hpp>
 #include <corio/file.hpp>
 #include <corio/future.hpp>
 #include <corio/group.hpp>

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // What every backend shares: the task registry, orphans, and the destructor's check.
+#include "core/fault.hpp"
 #include "core/internal.hpp"
 #include "fiber/sanitizers.hpp"
 
@@ -7,13 +8,17 @@
 #include <corio/detail/task_header.hpp>
 #include <corio/detail/task_state.hpp>
 
+#include <pthread.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <new>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 
 namespace corio {
 
@@ -200,23 +205,43 @@ struct FreeBlock {
     FreeBlock* next;
 };
 
+// Trivially destructible, so that no thread registers a destructor for it (glibc allocates for
+// that, and aborts when it cannot): a thread's cache is given back by a pthread key's
+// destructor, registered when the thread first keeps a block.
 struct StateCache {
-    FreeBlock* heads[kClasses] = {};
-    std::size_t counts[kClasses] = {};
-    ~StateCache() {
-        for (std::size_t c = 0; c < kClasses; ++c) {
-            while (heads[c] != nullptr) {
-                FreeBlock* b = heads[c];
-                heads[c] = b->next;
-                ::operator delete(b);
-            }
-        }
-    }
+    FreeBlock* heads[kClasses];
+    std::size_t counts[kClasses];
+    bool registered;
 };
-CORIO_TLS thread_local StateCache t_cache;
+static_assert(std::is_trivially_destructible_v<StateCache>);
+CORIO_TLS constinit thread_local StateCache t_cache{};
+
+void drain_cache(void* p) noexcept {
+    auto& cache = *static_cast<StateCache*>(p);
+    for (std::size_t c = 0; c < kClasses; ++c) {
+        while (cache.heads[c] != nullptr) {
+            FreeBlock* b = cache.heads[c];
+            cache.heads[c] = b->next;
+            ::operator delete(b);
+        }
+        cache.counts[c] = 0;
+    }
+    cache.registered = false;
+}
+
+/// Registers the calling thread's cache to be drained at its exit; false when that cannot be
+/// done (no key, or no memory for a key past the first 32), and then nothing is kept.
+bool register_cache(StateCache& cache) noexcept {
+    static pthread_key_t key;
+    static const bool have_key =
+        pthread_key_create(&key, [](void* p) { drain_cache(p); }) == 0;
+    cache.registered = have_key && pthread_setspecific(key, &cache) == 0;
+    return cache.registered;
+}
 }  // namespace
 
 void* allocate_task_state(std::size_t size) {
+    if (fault_at(fault::Site::spawn) != 0) throw std::bad_alloc();
     const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
     if (kCacheStates && c < kClasses) {
         StateCache& cache = t_cache;
@@ -234,7 +259,7 @@ void free_task_state(void* p, std::size_t size) noexcept {
     const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
     if (kCacheStates && c < kClasses) {
         StateCache& cache = t_cache;
-        if (cache.counts[c] < kMaxCached) {
+        if (cache.counts[c] < kMaxCached && (cache.registered || register_cache(cache))) {
             auto* b = static_cast<FreeBlock*>(p);
             b->next = cache.heads[c];
             cache.heads[c] = b;

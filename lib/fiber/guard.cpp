@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The guard-page fault handler and the per-thread alternate signal stacks it runs on.
+// The guard-page fault handler and the alternate signal stacks it runs on.
 #include "fiber/guard.hpp"
 
 #include "fiber/stack.hpp"
@@ -8,9 +8,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <system_error>
 
 namespace corio::detail {
 
@@ -90,19 +92,6 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
     chain(sig, info, uctx);
 }
 
-struct AlternateStack {
-    void* base = nullptr;
-    std::size_t size = 0;
-    ~AlternateStack() {
-        if (base == nullptr) return;
-        stack_t off{};
-        off.ss_flags = SS_DISABLE;
-        ::sigaltstack(&off, nullptr);
-        ::munmap(base, size);
-    }
-};
-thread_local AlternateStack t_alternate;
-
 }  // namespace
 
 void install_guard_handler() noexcept {
@@ -117,24 +106,33 @@ void install_guard_handler() noexcept {
     });
 }
 
-void ensure_alternate_signal_stack() noexcept {
-    if (t_alternate.base != nullptr) return;
-    stack_t current{};
-    if (::sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE) == 0)
-        return;  // the thread has one already (ASan installs its own on some threads)
-    const std::size_t size = 64 * 1024 + static_cast<std::size_t>(SIGSTKSZ);
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return;  // no alternate stack: an overflow is then a plain SIGSEGV
-    stack_t ss{};
-    ss.ss_sp = p;
-    ss.ss_size = size;
-    if (::sigaltstack(&ss, nullptr) != 0) {
-        ::munmap(p, size);
-        return;
-    }
-    t_alternate.base = p;
-    t_alternate.size = size;
+AlternateStack::AlternateStack() : size_(64 * 1024 + static_cast<std::size_t>(SIGSTKSZ)) {
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        throw std::system_error(errno, std::generic_category(),
+                                "corio: cannot map a worker's alternate signal stack");
+    base_ = p;
 }
 
+AlternateStack::~AlternateStack() { ::munmap(base_, size_); }
+
+void AlternateStack::install() noexcept {
+    if (installed_) return;
+    stack_t current{};
+    if (::sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE) == 0)
+        return;  // the thread has one already
+    stack_t ss{};
+    ss.ss_sp = base_;
+    ss.ss_size = size_;
+    installed_ = ::sigaltstack(&ss, nullptr) == 0;  // else an overflow is a plain SIGSEGV
+}
+
+void AlternateStack::uninstall() noexcept {
+    if (!installed_) return;
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    ::sigaltstack(&off, nullptr);
+    installed_ = false;
+}
 
 }  // namespace corio::detail

@@ -24,9 +24,29 @@ struct GuardInfo {
 /// to the handler installed before it (ASan's, in the ASan build), or to the default action.
 void install_guard_handler() noexcept;
 
-/// Gives the calling thread an alternate signal stack (the handler cannot run on the stack
-/// that overflowed); freed when the thread exits.
-void ensure_alternate_signal_stack() noexcept;
+/// An alternate signal stack for a thread that runs fibers (the handler cannot run on the
+/// stack that overflowed). It is mapped by whoever creates the worker, before the worker's
+/// thread starts, so a starting thread needs no memory of its own for it; it is installed on a
+/// thread while the worker runs there.
+class AlternateStack {
+  public:
+    /// Throws std::system_error when the memory cannot be mapped.
+    AlternateStack();
+    ~AlternateStack();
+    AlternateStack(const AlternateStack&) = delete;
+    AlternateStack& operator=(const AlternateStack&) = delete;
+
+    /// Makes it the calling thread's signal stack, unless the thread has one already (ASan
+    /// gives some threads their own).
+    void install() noexcept;
+    /// Takes it off the calling thread, if `install` put it there.
+    void uninstall() noexcept;
+
+  private:
+    void* base_ = nullptr;
+    std::size_t size_ = 0;
+    bool installed_ = false;
+};
 
 /// What runs on this thread now (nullptr: no fiber), for the fault handler.
 extern constinit thread_local const GuardInfo* t_running_guard [[gnu::tls_model("initial-exec")]];

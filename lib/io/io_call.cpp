@@ -2,6 +2,8 @@
 // I/O requests as blocking system calls, their errors, and the default I/O of a backend.
 #include "io/io_call.hpp"
 
+#include "core/fault.hpp"
+
 #include <corio/backend.hpp>
 #include <corio/detail/io_request.hpp>
 #include <corio/net.hpp>
@@ -157,7 +159,8 @@ short ready_events(const IoRequest& r) noexcept {
 
 std::int64_t perform_call(IoRequest& r) noexcept {
     for (;;) {
-        const std::int64_t res = call_once(r);
+        const int injected = fault_at(fault::Site::io_call);
+        const std::int64_t res = injected != 0 ? -injected : call_once(r);
         if (res != -EAGAIN) return res;
         // A non-blocking descriptor: wait until it is ready, as the kernel would for a
         // blocking one (an interruption returns EINTR, and the caller calls again).

@@ -173,13 +173,14 @@ void Worker::bind_thread() noexcept {
     t_worker = this;
     init_thread_context(scheduler_context_);
     install_guard_handler();
-    ensure_alternate_signal_stack();
+    signal_stack_.install();
 }
 
 void Worker::unbind_thread() noexcept {
     if (t_worker == this) {
         t_worker = nullptr;
         t_state.routed = nullptr;
+        signal_stack_.uninstall();
     }
 }
 

@@ -242,6 +242,7 @@ class Worker : public Executor {
     std::atomic<Runnable*> inbox_{nullptr};  // other threads push (LIFO), the owner drains
     std::atomic<unsigned> foreign_posts_{0};  // threads outside the backend inside `post`
 
+    AlternateStack signal_stack_;  // installed on the thread while it runs this worker
     Context scheduler_context_;
     ThreadState scheduler_state_;
     ExceptionState scheduler_exceptions_;

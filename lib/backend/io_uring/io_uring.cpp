@@ -6,6 +6,7 @@
 // is always armed in the ring, so one io_uring_enter waits for completions, wake-ups and the
 // earliest timer deadline at once. Tasks that have not started wait in one shared queue that
 // every worker takes from; started fibers and coroutines stay on their worker.
+#include "core/fault.hpp"
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
 #include "core/spawn_limits.hpp"
@@ -35,13 +36,24 @@ namespace corio {
 
 namespace {
 
-CORIO_TLS thread_local const char* t_schedule_failure = nullptr;
-thread_local std::string t_schedule_failure_text;
+// Why the last schedule on this thread failed (empty: it did not), for the
+// ConcurrencyUnavailable that follows. A fixed buffer: a thread-local with a destructor would
+// make glibc allocate when a thread first uses it, and abort if it cannot. (Not initial-exec:
+// the static TLS block a dlopen may take from is small.)
+constinit thread_local char t_schedule_failure[1024] = {};
+
+void set_schedule_failure(const char* why) noexcept {
+    std::snprintf(t_schedule_failure, sizeof t_schedule_failure, "%s", why);
+}
 
 }  // namespace
 
 struct IoUring::Impl final : detail::RingHost {
     using RingWorker = detail::RingWorker;
+
+    /// Starts a thread for each worker, which creates its ring; throws std::system_error naming
+    /// what failed (a thread, a ring) after stopping and joining the threads that started.
+    void start_workers();
 
     /// Drives worker 0 on the owning thread of a backend with no worker threads.
     class OwnerDriver final : public detail::Driver {
@@ -261,41 +273,61 @@ IoUring::IoUring(Options options) : impl_(std::make_unique<Impl>(*this, options)
     set_stop_router(&impl_->router);
     if (options.threads == 0) return;
 
+    impl_->start_workers();
+}
+
+void IoUring::Impl::start_workers() {
     // Each ring is created on its worker's thread; wait for all of them, and fail as a whole.
+    // The threads use this frame's state until they have reported, so every thread started is
+    // waited for before this returns or throws, whether or not the next one could start.
+    const std::size_t n = workers.size();
     std::mutex m;
     std::condition_variable cv;
-    unsigned started = 0;
+    std::size_t started = 0;
+    std::size_t reported = 0;
     std::exception_ptr error;
-    for (auto& w : impl_->workers) {
-        Impl::RingWorker* worker = w.get();
-        worker->thread = std::thread([worker, &m, &cv, &started, &error] {
-            bool ok = true;
-            try {
-                worker->attach();
-            } catch (...) {
-                ok = false;
-                std::lock_guard lock(m);
-                if (!error) error = std::current_exception();
-            }
-            {
-                // Notified under the lock: the constructor destroys `cv` once it saw the count.
-                std::lock_guard lock(m);
-                ++started;
-                cv.notify_all();
-            }
-            if (!ok) return;
-            worker->loop();
-            worker->detach();
-        });
+    for (std::size_t i = 0; i < n && !error; ++i) {
+        RingWorker* worker = workers[i].get();
+        try {
+            if (const int e = detail::fault_at(fault::Site::thread_start); e != 0)
+                throw std::system_error(e, std::generic_category());
+            worker->thread = std::thread([worker, &m, &cv, &reported, &error] {
+                bool ok = true;
+                try {
+                    worker->attach();
+                } catch (...) {
+                    ok = false;
+                    worker->detach();
+                    std::lock_guard lock(m);
+                    if (!error) error = std::current_exception();
+                }
+                {
+                    // Notified under the lock: the starter destroys `cv` once it saw the count.
+                    std::lock_guard lock(m);
+                    ++reported;
+                    cv.notify_all();
+                }
+                if (!ok) return;
+                worker->loop();
+                worker->detach();
+            });
+            ++started;
+        } catch (const std::system_error& e) {
+            std::lock_guard lock(m);
+            if (!error)
+                error = std::make_exception_ptr(std::system_error(
+                    e.code(), "corio: IoUring: cannot start worker thread " +
+                                  std::to_string(i + 1) + " of " + std::to_string(n)));
+        }
     }
     std::unique_lock lock(m);
-    cv.wait(lock, [&] { return started == n; });
-    if (error) {
-        lock.unlock();
-        for (auto& w : impl_->workers) w->request_stop();
-        for (auto& w : impl_->workers) w->thread.join();
-        std::rethrow_exception(error);
-    }
+    cv.wait(lock, [&] { return reported == started; });
+    if (!error) return;
+    lock.unlock();
+    for (auto& w : workers) w->request_stop();
+    for (auto& w : workers)
+        if (w->thread.joinable()) w->thread.join();
+    std::rethrow_exception(error);
 }
 
 IoUring::~IoUring() {
@@ -387,8 +419,7 @@ bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
             Impl::RingWorker* me = impl.current_worker();
             t.backend_data = me != nullptr ? me->acquire_fiber(size) : impl.fibers.acquire(size);
         } catch (const std::exception& e) {
-            t_schedule_failure_text = e.what();
-            t_schedule_failure = t_schedule_failure_text.c_str();
+            set_schedule_failure(e.what());
             impl.unreserve(kind == SpawnKind::concurrent);
             return false;
         }
@@ -401,8 +432,7 @@ bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
                 impl.fibers.release(static_cast<detail::Fiber*>(t.backend_data));
                 t.backend_data = nullptr;
             }
-            t_schedule_failure_text = e.what();
-            t_schedule_failure = t_schedule_failure_text.c_str();
+            set_schedule_failure(e.what());
             impl.unreserve(kind == SpawnKind::concurrent);
             return false;
         }
@@ -424,7 +454,7 @@ bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
 }
 
 std::string IoUring::schedule_failure() const {
-    if (t_schedule_failure != nullptr) return t_schedule_failure;
+    if (t_schedule_failure[0] != '\0') return t_schedule_failure;
     return Backend::schedule_failure();
 }
 

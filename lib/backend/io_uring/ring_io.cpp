@@ -4,6 +4,7 @@
 // follow each other on that ring from its reap loop.
 #include "backend/io_uring/accept_queue.hpp"
 #include "backend/io_uring/uring_operation.hpp"
+#include "core/fault.hpp"
 #include "io/io_call.hpp"
 
 #include <corio/detail/io_request.hpp>
@@ -14,6 +15,7 @@
 
 #include <new>
 #include <type_traits>
+#include <utility>
 
 namespace corio {
 
@@ -36,6 +38,10 @@ struct RingIo final : detail::RingCompletion {
     std::uint64_t user_data = 0;
     std::atomic<bool> cancel_requested{false};
     bool queued = false;  // an accept through its listener's queue, which `waiter` is in
+    // Calls resubmitted in a row after an EAGAIN or EINTR completion.
+    unsigned char retries = 0;
+    // An injected completion result (-errno) the CQE of a NOP stands for; 0 when none.
+    int injected = 0;
     SubmitNode node;
     detail::AcceptWaiter waiter;
 
@@ -60,6 +66,7 @@ struct RingIo final : detail::RingCompletion {
             }
         }
         io_uring_sqe* sqe = owner->get_sqe();
+        if (inject(sqe, r)) return;
         if (lend != nullptr) {
             // The kernel picks the buffer when the bytes come; none is tied up meanwhile.
             const std::size_t most = r.len != 0 && r.len < lend->size() ? r.len : lend->size();
@@ -122,9 +129,47 @@ struct RingIo final : detail::RingCompletion {
         }
     }
 
+    /// With fault injection: a failed completion is a NOP whose CQE stands for it (so no byte
+    /// moves), and a short one is the call made for half the bytes.
+    bool inject(io_uring_sqe* sqe, detail::IoRequest& r) noexcept {
+        if (const int e = detail::fault_at(fault::Site::completion); e != 0) {
+            io_uring_prep_nop(sqe);
+            injected = -e;
+            io_uring_sqe_set_data64(sqe, user_data);
+            owner->note_submitted();
+            return true;
+        }
+        using detail::IoOpcode;
+        const bool transfer = r.opcode == IoOpcode::read || r.opcode == IoOpcode::write ||
+                              r.opcode == IoOpcode::recv || r.opcode == IoOpcode::send;
+        if (transfer && r.len > 1 && r.buf != nullptr &&
+            detail::fault_at(fault::Site::short_completion) != 0) {
+            const std::size_t len = r.len;
+            r.len = len / 2;
+            prepare(sqe, r);
+            r.len = len;
+            io_uring_sqe_set_data64(sqe, user_data);
+            owner->note_submitted();
+            return true;
+        }
+        return false;
+    }
+
+    /// Up to this many EAGAIN or EINTR completions in a row are calls made again; past it, the
+    /// error is the request's (a descriptor that stays non-blocking and never ready).
+    static constexpr unsigned char max_retries = 16;
+
     static void on_cqe(detail::RingCompletion* c, int res, unsigned flags) noexcept {
         auto* self = static_cast<RingIo*>(c);
         detail::IoRequest& r = *self->request;
+        if (self->injected != 0) res = std::exchange(self->injected, 0);
+        if ((res == -EAGAIN || res == -EINTR) && self->retries < max_retries &&
+            !self->cancel_requested.load(std::memory_order_acquire)) {
+            ++self->retries;
+            self->submit();
+            return;
+        }
+        self->retries = 0;
         r.res = res;
         if ((flags & IORING_CQE_F_BUFFER) != 0)
             self->owner->lend_ring()->lend(r, flags >> IORING_CQE_BUFFER_SHIFT);

@@ -3,6 +3,8 @@
 // completion reaping.
 #include "backend/io_uring/ring_worker.hpp"
 
+#include "core/fault.hpp"
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -44,7 +46,8 @@ unsigned init_ring(io_uring& ring, unsigned entries) {
     for (unsigned flags : attempts) {
         io_uring_params p{};
         p.flags = flags;
-        rc = io_uring_queue_init_params(entries, &ring, &p);
+        const int injected = fault_at(fault::Site::ring_setup);
+        rc = injected != 0 ? -injected : io_uring_queue_init_params(entries, &ring, &p);
         if (rc == 0) return flags;
         if (rc != -EINVAL) break;  // not a question of flags
     }
@@ -55,7 +58,8 @@ unsigned init_ring(io_uring& ring, unsigned entries) {
 
 void probe_io_uring() {
     io_uring probe{};
-    const int rc = io_uring_queue_init(2, &probe, 0);
+    const int injected = fault_at(fault::Site::ring_setup);
+    const int rc = injected != 0 ? -injected : io_uring_queue_init(2, &probe, 0);
     if (rc < 0) throw uring_error(-rc, "the kernel refused to create a ring");
     io_uring_queue_exit(&probe);
 }
@@ -132,7 +136,8 @@ void RingWorker::wake() noexcept {
 io_uring_sqe* RingWorker::get_sqe_after_submit() noexcept {
     io_uring_sqe* sqe = nullptr;
     while (sqe == nullptr) {  // full: submit what is queued and retry
-        const int rc = io_uring_submit(&ring_);
+        const int injected = fault_at(fault::Site::ring_submit);
+        const int rc = injected != 0 ? -injected : io_uring_submit(&ring_);
         if (rc == -EBUSY || rc == -EAGAIN) reap();  // completions must make room first
         sqe = io_uring_get_sqe(&ring_);
     }
@@ -314,6 +319,8 @@ void RingWorker::arm_wake_read() noexcept {
 }
 
 void RingWorker::enter(bool block) noexcept {
+    // A refused submit keeps the entries queued: the next turn submits them.
+    if (fault_at(fault::Site::ring_submit) != 0) return;
     if (block) {
         const std::int64_t deadline = next_deadline_ns();
         __kernel_timespec ts{};

@@ -10,6 +10,7 @@
 // none is running a resumption. An awaiter may take back a task that has not started and run it
 // itself. One timer thread keeps a binary heap of TimerNodes.
 #include "backend/threaded/interrupt.hpp"
+#include "core/fault.hpp"
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
 #include "core/spawn_limits.hpp"
@@ -57,6 +58,7 @@ PoolIo& pool_io(detail::IoRequest& r) noexcept {
 /// Starts a detached thread with the given stack size; false when the OS refuses.
 template <class F>
 bool start_thread(std::size_t stack_size, F fn) noexcept {
+    if (detail::fault_at(fault::Site::thread_start) != 0) return false;
     auto* heap_fn = new (std::nothrow) F(std::move(fn));
     if (heap_fn == nullptr) return false;
     pthread_attr_t attr;
