@@ -302,6 +302,21 @@ TEST(IoUringFault, ShortCompletionsAreContinuedByTheOperationsThatNeedTheRest) {
     EXPECT_GT(corio::fault::failed(Site::short_completion), 0u);
 }
 
+TEST(IoUringFault, ACompletionQueueTooSmallForTheCompletionsLosesNone) {
+    SKIP_WITHOUT_IO_URING();
+    // Two entries: a completion queue of four, under 64 transfers at once. Completions the
+    // queue has no room for wait in the kernel and are reaped in the next pass.
+    corio::IoUring::Options o = workers(1);
+    o.ring_entries = 2;
+    corio::IoUring ring(o);
+    corio::Io io = ring.io();
+    io.async([io] {
+          corio::Group g{io};
+          for (int i = 0; i < 64; ++i) g.concurrent([io] { pipe_round_trip(io, 4096); });
+          g.wait();
+      }).await();
+}
+
 #endif  // CORIO_HAS_IO_URING
 
 }  // namespace
