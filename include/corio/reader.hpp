@@ -39,7 +39,9 @@ struct CORIO_EXPORT ReadProgress {
     std::size_t n = 0;           // peek, take, read_exact, discard, read_some: how many
     std::byte* out = nullptr;    // read_exact, read_some: where to
     std::byte delimiter{};       // take_until
-    std::size_t done = 0;        // read_exact, discard, read_some: bytes so far
+    /// read_exact, discard, read_some: bytes taken so far. A read_exact or discard of at most
+    /// the buffer's size takes nothing until its goal is met (a cut-off call leaves the bytes).
+    std::size_t done = 0;
     std::size_t scanned = 0;     // take_until: buffered bytes known to hold no delimiter
     std::size_t found = 0;       // take_until: the delimiter's index from seek
     bool delimited = false;      // take_until: found it
@@ -53,6 +55,11 @@ struct CORIO_EXPORT ReadProgress {
     Outcome run(IoRequest& r) noexcept;
     /// Accounts for a call's result (>= 0; 0: the end of the stream).
     void account(std::size_t n) noexcept;
+    /// read_exact, discard: takes `k` buffered bytes (copied to `out` for read_exact).
+    void take_buffered(std::size_t k) noexcept;
+    /// read_exact, discard that failed (not cancelled): what is buffered of the goal goes to
+    /// the caller, counted in `done`, since no later call of this goal will come for it.
+    void give_what_came() noexcept;
     /// The result of a goal that ended. Why it could not be met is thrown, or stored in `ec`
     /// (then: an empty span, nullopt, or the count that came).
     std::span<const std::byte> take_span(bool consume);
@@ -83,10 +90,14 @@ class [[nodiscard]] ReaderOperation final : public IoOperation<ReaderOperation<G
     }
     auto take_result() {
         if constexpr (G == ReadGoal::read_exact || G == ReadGoal::discard) {
-            // A call failed after some bytes came: IoError carries their count.
-            if (this->status() != Status::canceled && this->res < 0 && p_.done != 0 &&
-                !this->reports_to_error_code())
-                throw_partial_error(*this, static_cast<int>(-this->res), p_.done);
+            // Cancelled, the bytes stay in the reader for the next call; ended or failed, the
+            // goal is given up, and the bytes that came go to the caller, counted (a failed
+            // call's IoError carries the count).
+            if (this->status() != Status::canceled && this->res != -ECANCELED) {
+                p_.give_what_came();
+                if (this->res < 0 && p_.done != 0 && !this->reports_to_error_code())
+                    throw_partial_error(*this, static_cast<int>(-this->res), p_.done);
+            }
         }
         // Throws, or stores the error (or the cancellation) in the error_code: -1.
         const bool failed = this->result() < 0;
@@ -161,6 +172,7 @@ class [[nodiscard]] CORIO_EXPORT StreamToOperation final : public IoOperation<St
     std::uint64_t moved_ = 0;
     bool reading_ = false;  // the call in flight fills the reader (else it drains the writer)
     bool end_of_stream_ = false;
+    bool refused_ = false;  // the writer's sink takes no more bytes (a full FixedWriter)
     int error_ = 0;
 };
 
@@ -227,23 +239,31 @@ class CORIO_EXPORT Reader {
         Io io, char delimiter, std::error_code& ec) noexcept {
         return {io.backend(), *this, 0, nullptr, static_cast<std::byte>(delimiter), &ec};
     }
-    /// Fills `out` exactly (large reads bypass the buffer): the count, out.size(). Throws
-    /// IoError (`no_message_available`, with the count that came) when the stream ends first.
+    /// Fills `out` exactly: the count, out.size(). When `out` fits the buffer, nothing is taken
+    /// until all of it is buffered, so a call that a cancellation or `with_timeout` cuts off
+    /// leaves every byte in the reader for the next one (and the error_code form returns 0).
+    /// A larger `out` is filled straight from the source, which is not cancel-safe: cut off, the
+    /// bytes that came are in `out`, and only the error_code form says how many. Completes
+    /// inline when the bytes are buffered (one copy). Throws IoError (`no_message_available`,
+    /// with the count put in `out`) when the stream ends first.
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::read_exact> read_exact(
         Io io, std::span<std::byte> out) noexcept {
         return {io.backend(), *this, out.size(), out.data()};
     }
-    /// Non-throwing: on error, the count put in `out` before it.
+    /// Non-throwing: on error, the count put in `out` before it (after a cancellation, 0 when
+    /// `out` fits the buffer).
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::read_exact> read_exact(
         Io io, std::span<std::byte> out, std::error_code& ec) noexcept {
         return {io.backend(), *this, out.size(), out.data(), {}, &ec};
     }
-    /// Skips `n` bytes: the count, `n`; IoError when the stream ends first.
+    /// Skips `n` bytes: the count, `n`; IoError when the stream ends first. Cancellation as
+    /// read_exact's: `n` within the buffer's size skips nothing until all `n` are buffered.
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::discard> discard(Io io,
                                                                             std::size_t n) noexcept {
         return {io.backend(), *this, n};
     }
-    /// Non-throwing: on error, the count skipped before it.
+    /// Non-throwing: on error, the count skipped before it (after a cancellation, 0 when `n`
+    /// fits the buffer).
     [[nodiscard]] detail::ReaderOperation<detail::ReadGoal::discard> discard(
         Io io, std::size_t n, std::error_code& ec) noexcept {
         return {io.backend(), *this, n, nullptr, {}, &ec};

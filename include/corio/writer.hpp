@@ -34,15 +34,20 @@ struct CORIO_EXPORT WriteProgress {
     Writer* writer = nullptr;
     const std::byte* data = nullptr;  // write_all: the bytes not yet in the buffer or the sink
     std::size_t remaining = 0;
+    std::size_t size = 0;     // of the write (write_all's bytes, print's text): for messages
     std::size_t written = 0;  // of `data`, counted once in the buffer or the sink
     bool flush = false;       // drain the buffer once `data` is in
     bool direct = false;      // the call in flight writes `data` itself, not the buffer
+    bool refused = false;     // the sink takes nothing more (`error` is ENOBUFS)
     int error = 0;
 
     /// Moves what it can into the buffer; prepares `r` when the sink must take bytes first.
     Outcome run(IoRequest& r) noexcept;
     /// Accounts for a call's result (> 0).
     void account(std::size_t n) noexcept;
+    /// Throws IoError (`no_buffer_space`, with `written`) for a sink that took nothing more,
+    /// saying how much of the write did not fit and how much was kept.
+    [[noreturn]] void throw_refused() const;
 };
 
 /// write_all, print and flush: a WriteProgress driven through the request's steps.
@@ -98,9 +103,14 @@ class CORIO_EXPORT Writer {
     [[nodiscard]] detail::WriterOperation write_all(Io io, std::string_view text) noexcept {
         return {io.backend(), *this, text.data(), text.size(), false};
     }
+    /// Non-throwing: on error, the count written (or kept in the buffer) before it.
     [[nodiscard]] detail::WriterOperation write_all(Io io, std::span<const std::byte> bytes,
                                                     std::error_code& ec) noexcept {
         return {io.backend(), *this, bytes.data(), bytes.size(), false, &ec};
+    }
+    [[nodiscard]] detail::WriterOperation write_all(Io io, std::string_view text,
+                                                    std::error_code& ec) noexcept {
+        return {io.backend(), *this, text.data(), text.size(), false, &ec};
     }
     /// Formats (libfmt syntax) into the buffer, or into scratch space when it does not fit
     /// there, then writes it: the count. Throws fmt::format_error for a bad format at run time.
@@ -118,7 +128,7 @@ class CORIO_EXPORT Writer {
         fmt::format_to(std::back_inserter(text), format, std::forward<A>(args)...);
         return {io.backend(), *this, std::move(text)};
     }
-    /// Drains the buffer to the sink.
+    /// Drains the buffer to the sink (a FixedWriter's buffer is its destination: nothing to do).
     [[nodiscard]] detail::WriterOperation flush(Io io) noexcept {
         return {io.backend(), *this, nullptr, 0, true};
     }
@@ -132,10 +142,15 @@ class CORIO_EXPORT Writer {
     /// Must not wait: the operation makes the call.
     virtual bool prepare_write(detail::IoRequest& r, std::span<const std::byte> data) noexcept = 0;
 
+    /// For a Writer whose buffer is its destination (FixedWriter): never drained, so a flush
+    /// does nothing and a write that does not fit keeps what does.
+    void make_fixed() noexcept { fixed_ = true; }
+
   private:
     friend struct detail::WriteProgress;
     friend class detail::StreamToOperation;
 
+    bool fixed_ = false;
     std::span<std::byte> buffer_;
     std::size_t end_ = 0;
 };
@@ -164,11 +179,12 @@ class CORIO_EXPORT StreamWriter final : public Writer {
     int fd_;
 };
 
-/// A Writer into fixed memory: the buffer is the destination, and writing past its end fails
-/// with IoError (`no_buffer_space`).
+/// A Writer into fixed memory: the buffer is the destination. A write (or print) that does not
+/// fit keeps what does and fails with IoError (`no_buffer_space`, with the count kept); flush
+/// does nothing. Every operation completes inline.
 class CORIO_EXPORT FixedWriter final : public Writer {
   public:
-    explicit FixedWriter(std::span<std::byte> memory) noexcept : Writer(memory) {}
+    explicit FixedWriter(std::span<std::byte> memory) noexcept : Writer(memory) { make_fixed(); }
     /// What was written.
     [[nodiscard]] std::string_view view() const noexcept {
         return {reinterpret_cast<const char*>(buffer().data()), end()};

@@ -76,15 +76,16 @@ ReadProgress::Outcome ReadProgress::run(IoRequest& r) noexcept {
                 break;
             }
             case ReadGoal::read_exact:
-            case ReadGoal::discard: {
-                const std::size_t k = std::min(avail, n - done);
-                if (goal == ReadGoal::read_exact && k != 0)
-                    std::memcpy(out + done, base + rd.seek_, k);
-                rd.seek_ += k;
-                done += k;
-                if (done == n) return Outcome::done;
+            case ReadGoal::discard:
+                if (avail >= n - done) {
+                    take_buffered(n - done);
+                    return Outcome::done;
+                }
+                // A goal the buffer can hold takes nothing until it is met, so a call cut off
+                // while it waits leaves every byte to the next one. A larger goal streams
+                // through, taking as it goes.
+                if (n > capacity) take_buffered(avail);
                 break;
-            }
             case ReadGoal::read_some: {
                 if (done != 0 || n == 0) return Outcome::done;  // a direct read got some
                 if (avail != 0) {
@@ -101,9 +102,10 @@ ReadProgress::Outcome ReadProgress::run(IoRequest& r) noexcept {
             end_of_stream = true;
             return Outcome::ended;
         }
-        // More from the source. A large read with nothing buffered goes straight to `out`.
+        // More from the source. A large read with nothing buffered goes straight to `out`
+        // (read_exact: only a goal larger than the buffer, which takes as it goes anyway).
         const std::size_t left = n - done;
-        direct = (goal == ReadGoal::read_exact || goal == ReadGoal::read_some) &&
+        direct = (goal == ReadGoal::read_some || (goal == ReadGoal::read_exact && n > capacity)) &&
                  rd.seek_ == rd.end_ && left >= capacity;
         std::span<std::byte> into;
         if (direct) {
@@ -124,6 +126,18 @@ ReadProgress::Outcome ReadProgress::run(IoRequest& r) noexcept {
         if (rd.prepare_read(r, into)) return Outcome::call;
         end_of_stream = true;
     }
+}
+
+void ReadProgress::take_buffered(std::size_t k) noexcept {
+    Reader& rd = *reader;
+    if (goal == ReadGoal::read_exact && k != 0)
+        std::memcpy(out + done, rd.buffer_.data() + rd.seek_, k);
+    rd.seek_ += k;
+    done += k;
+}
+
+void ReadProgress::give_what_came() noexcept {
+    take_buffered(std::min(reader->end_ - reader->seek_, n - done));
 }
 
 void ReadProgress::account(std::size_t got) noexcept {
@@ -202,6 +216,7 @@ StreamToOperation::Next StreamToOperation::run() noexcept {
             reading_ = false;
             if (!wr.prepare_write(*this, wr.buffered())) {
                 error_ = ENOBUFS;
+                refused_ = true;
                 return Next::failed;
             }
             return Next::call;
@@ -252,6 +267,13 @@ bool StreamToOperation::next(IoRequest& r) noexcept {
 }
 
 std::uint64_t StreamToOperation::take_result() {
+    if (status() != Status::canceled && res == -ENOBUFS && refused_ && !reports_to_error_code()) {
+        const std::string who = writer_->fixed_ ? "the FixedWriter is full"
+                                                : "the writer's sink takes no more bytes";
+        throw IoError(io_error_code(ENOBUFS),
+                      "corio: stream_to: " + who + " after " + std::to_string(moved_) + " bytes",
+                      moved_);
+    }
     if (status() != Status::canceled && res < 0 && moved_ != 0 && !reports_to_error_code())
         throw_partial_error(*this, static_cast<int>(-res), moved_);
     result();  // throws, or leaves the error in the error_code
@@ -274,10 +296,10 @@ WriteProgress::Outcome WriteProgress::run(IoRequest& r) noexcept {
                 remaining = 0;
                 continue;
             }
-            if (wr.end_ == 0 && remaining >= capacity) {  // a large write skips the buffer
+            if (wr.end_ == 0 && remaining >= capacity && !wr.fixed_) {  // skips the buffer
                 direct = true;
-                if (!wr.prepare_write(r, {data, remaining})) break;
-                return Outcome::call;
+                if (wr.prepare_write(r, {data, remaining})) return Outcome::call;
+                // The sink takes nothing more: keep what fits, as below.
             }
             // Fill the buffer, then drain it.
             std::memcpy(wr.buffer_.data() + wr.end_, data, room);
@@ -285,7 +307,7 @@ WriteProgress::Outcome WriteProgress::run(IoRequest& r) noexcept {
             written += room;
             data += room;
             remaining -= room;
-        } else if (!flush || wr.end_ == 0) {
+        } else if (!flush || wr.end_ == 0 || wr.fixed_) {  // a fixed buffer is the destination
             return Outcome::done;
         }
         direct = false;
@@ -293,7 +315,20 @@ WriteProgress::Outcome WriteProgress::run(IoRequest& r) noexcept {
         return Outcome::call;
     }
     error = ENOBUFS;  // a sink that takes nothing more (a fixed buffer that is full)
+    refused = true;
     return Outcome::failed;
+}
+
+void WriteProgress::throw_refused() const {
+    std::string what = writer->fixed_ ? "corio: FixedWriter: "
+                                      : "corio: Writer: the sink takes no more bytes: ";
+    if (size == 0) {  // a flush
+        what += std::to_string(writer->end_) + " bytes stay buffered";
+    } else {
+        what += size == 1 ? "1 byte does not fit" : std::to_string(size) + " bytes do not fit";
+        what += ", " + std::to_string(written) + " kept";
+    }
+    throw IoError(io_error_code(ENOBUFS), what, written);
 }
 
 void WriteProgress::account(std::size_t n) noexcept {
@@ -314,6 +349,7 @@ WriterOperation::WriterOperation(Backend& backend, Writer& w, const void* data, 
     progress_.writer = &w;
     progress_.data = static_cast<const std::byte*>(data);
     progress_.remaining = size;
+    progress_.size = size;
     progress_.flush = flush;
     step = &next;
     opcode = IoOpcode::write;
@@ -324,11 +360,13 @@ WriterOperation::WriterOperation(Backend& backend, Writer& w, fmt::memory_buffer
     scratch_ = std::move(text);
     progress_.data = reinterpret_cast<const std::byte*>(scratch_.data());
     progress_.remaining = scratch_.size();
+    progress_.size = scratch_.size();
 }
 
 WriterOperation::WriterOperation(Backend& backend, Writer& w, std::size_t size) noexcept
     : WriterOperation(backend, w, nullptr, 0, false) {
     progress_.written = size;
+    progress_.size = size;
 }
 
 bool WriterOperation::settle(WriteProgress::Outcome o) noexcept {
@@ -359,6 +397,9 @@ bool WriterOperation::next(IoRequest& r) noexcept {
 }
 
 std::size_t WriterOperation::take_result() {
+    if (status() != Status::canceled && res == -ENOBUFS && progress_.refused &&
+        !reports_to_error_code())
+        progress_.throw_refused();
     if (status() != Status::canceled && res < 0 && progress_.written != 0 &&
         !reports_to_error_code())
         throw_partial_error(*this, static_cast<int>(-res), progress_.written);
