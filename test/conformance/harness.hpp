@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The conformance harness: every test body is written once against Io and run on each backend
-// (Simulated over many seeds, Threaded, Threaded with async_limit = 0, and IoUring with 0
-// (caller-driven), 1 and 2 workers, plus 2 workers with the test body itself on a fiber).
+// (Simulated over many seeds, Simulated with transparent faults over fewer seeds, Threaded,
+// Threaded with async_limit = 0, and IoUring with 0 (caller-driven), 1 and 2 workers, plus 2
+// workers with the test body itself on a fiber).
 #pragma once
 
 #include <corio/corio.hpp>
@@ -10,6 +11,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <stop_token>
@@ -30,6 +32,10 @@ constexpr std::size_t scaled(std::size_t n) {
 
 enum class BackendKind {
     simulated,
+    /// Simulated with every transparent fault on (Simulated::Options::Faults::transparent,
+    /// its rates varied by the seed): EINTR, EAGAIN storms, short and reordered completions,
+    /// steady clock leaps, system clock jumps. A correct runtime gives the same results.
+    simulated_faults,
     threaded,
     threaded_inline,
     io_uring_0,
@@ -41,6 +47,7 @@ enum class BackendKind {
 inline std::string to_string(BackendKind k) {
     switch (k) {
         case BackendKind::simulated: return "Simulated";
+        case BackendKind::simulated_faults: return "SimulatedFaults";
         case BackendKind::threaded: return "Threaded";
         case BackendKind::threaded_inline: return "ThreadedInline";
         case BackendKind::io_uring_0: return "IoUring0";
@@ -57,22 +64,42 @@ inline std::uint64_t seed_count(std::uint64_t fallback) {
     return fallback;
 }
 
-/// Runs `body(io)` on backend `kind`; on Simulated once per seed, stopping at the first seed
-/// that fails and printing it.
+/// Tests that assert what a wall clock does not promise, and so run with no system clock jumps:
+/// NowOnOtherClocks expects the system clock to advance across a sleep, which a backward step
+/// of the wall clock (an NTP correction, here an injected jump) breaks on any backend.
+inline bool reads_the_wall_clock_as_monotonic() {
+    const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
+    return t != nullptr && std::strstr(t->name(), "NowOnOtherClocks") != nullptr;
+}
+
+/// The options of a Simulated run of `kind` with `seed`: the seed alone decides the faults too.
+inline Simulated::Options simulated_options(BackendKind kind, std::uint64_t seed) {
+    Simulated::Options o{.seed = seed};
+    if (kind == BackendKind::simulated_faults) {
+        o.faults = Simulated::Options::Faults::transparent(seed + 1);
+        if (reads_the_wall_clock_as_monotonic()) o.faults.system_clock_jump = 0;
+    }
+    return o;
+}
+
+/// Runs `body(io)` on backend `kind`; on Simulated once per seed (a quarter as many with
+/// faults, unless CORIO_SEEDS says), stopping at the first seed that fails and printing it.
 inline void run_on(BackendKind kind, const std::function<void(Io)>& body,
                    std::uint64_t seeds = 16) {
     switch (kind) {
-        case BackendKind::simulated: {
-            std::uint64_t first = 0, count = seed_count(seeds);
+        case BackendKind::simulated:
+        case BackendKind::simulated_faults: {
+            const bool faults = kind == BackendKind::simulated_faults;
+            std::uint64_t first = 0, count = seed_count(faults ? (seeds + 3) / 4 : seeds);
             if (const char* s = std::getenv("CORIO_SEED")) {
                 first = std::strtoull(s, nullptr, 10);
                 count = 1;
             }
             for (std::uint64_t seed = first; seed < first + count; ++seed) {
-                SCOPED_TRACE("Simulated seed " + std::to_string(seed) +
+                SCOPED_TRACE(to_string(kind) + " seed " + std::to_string(seed) +
                              " (replay with CORIO_SEED=" + std::to_string(seed) + ")");
                 {
-                    Simulated sim({.seed = seed});
+                    Simulated sim(simulated_options(kind, seed));
                     body(sim.io());
                 }
                 if (::testing::Test::HasFailure()) {
@@ -166,7 +193,12 @@ class Conformance : public ::testing::TestWithParam<BackendKind> {
     void run(const std::function<void(Io)>& body, std::uint64_t seeds = 16) {
         run_on(GetParam(), body, seeds);
     }
-    [[nodiscard]] bool simulated() const { return GetParam() == BackendKind::simulated; }
+    /// Simulated, with or without faults: one task at a time, and virtual time (whose leaps
+    /// never pass a deadline, so a timer still fires exactly at its deadline).
+    [[nodiscard]] bool simulated() const {
+        return GetParam() == BackendKind::simulated ||
+               GetParam() == BackendKind::simulated_faults;
+    }
 };
 
 inline std::string param_name(const ::testing::TestParamInfo<BackendKind>& info) {
@@ -179,6 +211,7 @@ inline std::string param_name(const ::testing::TestParamInfo<BackendKind>& info)
     class Suite : public ::corio::test::Conformance {};                                   \
     INSTANTIATE_TEST_SUITE_P(, Suite,                                                     \
                              ::testing::Values(::corio::test::BackendKind::simulated,      \
+                                               ::corio::test::BackendKind::simulated_faults, \
                                                ::corio::test::BackendKind::threaded,       \
                                                ::corio::test::BackendKind::threaded_inline, \
                                                ::corio::test::BackendKind::io_uring_0,     \

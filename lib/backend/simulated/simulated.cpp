@@ -5,7 +5,9 @@
 // the baton at a time, handed over through per-carrier semaphores, which also order memory for
 // the sanitizers. The baton holder that parks runs the scheduler: it picks a random runnable
 // entry (a carrier to hand the baton to, or a coroutine to resume on its own thread), and when
-// nothing is runnable it advances virtual time to the next timer.
+// nothing is runnable and no I/O call can move a byte it advances virtual time to the next timer.
+// The faults of Options::faults are drawn from the same generator (io_faults.hpp).
+#include "backend/simulated/io_faults.hpp"
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
 #include "io/io_call.hpp"
@@ -14,38 +16,20 @@
 
 #include <poll.h>
 #include <pthread.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <iterator>
 #include <semaphore>
 #include <sstream>
 #include <vector>
 
 namespace corio {
 
-namespace {
-
-/// splitmix64: small, fast, and the same on every platform (unlike std distributions).
-class Rng {
-  public:
-    explicit Rng(std::uint64_t seed) noexcept : state_(seed) {}
-    std::uint64_t next() noexcept {
-        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-    std::size_t below(std::size_t n) noexcept { return static_cast<std::size_t>(next() % n); }
-
-  private:
-    std::uint64_t state_;
-};
-
-}  // namespace
+using simulated::mix;
+using simulated::Rng;
 
 struct Simulated::Impl final : detail::Executor {
     struct Carrier final : detail::Parker {
@@ -65,12 +49,16 @@ struct Simulated::Impl final : detail::Executor {
         detail::Runnable* runnable;
     };
 
-    Impl(Simulated& owner, Options o) : self(owner), options(o), rng(o.seed) {}
+    Impl(Simulated& owner, Options o)
+        : self(owner), options(o), rng(o.seed), faults(o, rng, injected) {}
 
     Simulated& self;
     Options options;
     Rng rng;
+    Injected injected;
+    simulated::IoFaults faults;
     std::uint64_t steps = 0;
+    std::uint64_t trace = 0;
     Carrier root;
     std::vector<std::unique_ptr<Carrier>> carriers;
     std::vector<Carrier*> idle;
@@ -81,6 +69,7 @@ struct Simulated::Impl final : detail::Executor {
     std::chrono::steady_clock::time_point clock{std::chrono::hours(1)};
     std::chrono::system_clock::time_point system_start{std::chrono::seconds(1'790'000'000)};
     std::chrono::steady_clock::time_point clock_start{std::chrono::hours(1)};
+    std::chrono::system_clock::duration system_jumps{};  // the system clock's jumps, summed
 
     void post(detail::Runnable* r) noexcept override { runnable.push_back({nullptr, r}); }
 
@@ -90,7 +79,12 @@ struct Simulated::Impl final : detail::Executor {
 
     [[noreturn]] void deadlock() noexcept {
         std::ostringstream msg;
-        msg << "corio::Simulated: deadlock with seed " << options.seed << " after " << steps
+        const Options::Faults& f = options.faults;
+        const bool faulty = f.eintr > 0 || f.eagain > 0 || f.short_transfer > 0 || f.reorder > 0 ||
+                            f.clock_leap > 0 || f.system_clock_jump > 0 || f.reset > 0 ||
+                            f.epipe > 0 || f.enomem > 0 || f.emfile > 0;
+        msg << "corio::Simulated: deadlock with seed " << options.seed
+            << (faulty ? " (faults on)" : "") << " after " << steps
             << " steps: every task waits and no timer is pending. Tasks:\n";
         self.dump_tasks(msg);
         std::fputs(msg.str().c_str(), stderr);
@@ -98,87 +92,97 @@ struct Simulated::Impl final : detail::Executor {
         std::abort();
     }
 
-    /// Makes the calls of `r` that can go on without blocking: true when the request is done
-    /// (its result in `r.res`), false when a call waits for its descriptor.
-    bool advance_io(detail::IoRequest& r) noexcept {
+    /// What advance_io did with a request.
+    enum class Advance {
+        done,     // its last call completed: the result is in `r.res`
+        moved,    // calls completed (bytes moved) but the next one would block
+        blocked,  // its next call would block and none completed
+    };
+
+    /// Makes the calls of `r` that can go on without blocking. An interrupted call is made
+    /// again, as the kernel would restart it. An injected EAGAIN counts as a move: the
+    /// descriptor may well be ready, so the next poll must look before time passes.
+    Advance advance_io(detail::IoRequest& r) noexcept {
+        bool moved = false;
         for (;;) {
-            r.res = call(r);
-            if (r.res == -EAGAIN) return false;
-            if (r.advance()) return true;
+            r.res = faults.call(r, moved);
+            note(static_cast<std::uint64_t>(r.opcode) << 32 ^ traced_result(r));
+            if (r.res == -EINTR) continue;
+            if (r.res == -EAGAIN)
+                return moved || faults.injected_wait() ? Advance::moved : Advance::blocked;
+            if (r.advance()) return Advance::done;
+            moved = true;
         }
     }
 
-    /// One call, without blocking. As the seed says (one call in four), a transfer on a stream
-    /// socket is offered fewer bytes than asked, at least one, as the kernel may move: partial
-    /// reads and writes are explored as interleavings are.
-    std::int64_t call(detail::IoRequest& r) noexcept {
-        if (!options.short_transfers || r.len < 2 || !is_stream_transfer(r) || rng.below(4) != 0)
-            return detail::call_without_blocking(r);
-        const std::size_t len = r.len;
-        r.len = 1 + rng.below(len - 1);
-        const std::int64_t res = detail::call_without_blocking(r);
-        r.len = len;  // the request's own steps account for what moved
-        return res;
+    /// A call's result as the trace keeps it: a new descriptor only as a success (its number
+    /// depends on what else the process has open).
+    static std::uint64_t traced_result(const detail::IoRequest& r) noexcept {
+        const bool fd =
+            r.opcode == detail::IoOpcode::accept || r.opcode == detail::IoOpcode::openat;
+        return static_cast<std::uint64_t>(fd && r.res >= 0 ? 0 : r.res);
     }
 
-    /// A send or recv on a stream socket, or a read or write of one: a stream socket may move
-    /// part of what it could. (A pipe moves what it can: a write of up to PIPE_BUF bytes is
-    /// whole, and a read takes what is there. A regular file's transfer is whole too.)
-    static bool is_stream_transfer(const detail::IoRequest& r) noexcept {
-        using detail::IoOpcode;
-        switch (r.opcode) {
-            case IoOpcode::recv:
-            case IoOpcode::send: return true;
-            case IoOpcode::read:
-            case IoOpcode::write: {
-                struct stat st {};
-                if (r.offset >= 0 || ::fstat(r.fd, &st) != 0) return false;
-                int type = 0;
-                socklen_t len = sizeof type;
-                return S_ISSOCK(st.st_mode) &&
-                       ::getsockopt(r.fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-                       type == SOCK_STREAM;
-            }
-            default: return false;
-        }
-    }
+    void note(std::uint64_t v) noexcept { trace = mix(trace, v); }
 
-    /// Completes the waiting calls whose descriptors are ready; true if any was. Waits up to
-    /// `timeout_ms` for one (0: only looks).
+    /// Makes the calls of the waiting requests whose descriptors are ready, and finishes the
+    /// requests that are done. True when any call completed, done or not: progress, which
+    /// may have made another descriptor ready. Waits up to `timeout_ms` for a descriptor to be
+    /// ready (0: only looks).
     bool poll_io(int timeout_ms) noexcept {
         if (io_waiting.empty()) return false;
         std::vector<pollfd> fds;
         fds.reserve(io_waiting.size());
         for (detail::IoRequest* r : io_waiting) fds.push_back({r->fd, detail::ready_events(*r), 0});
         if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) return false;
-        bool any = false;
-        std::vector<detail::IoRequest*> still;
+        // Oldest first, or in an order the seed shuffles.
+        std::vector<std::size_t> order(fds.size());
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+        if (order.size() > 1 && rng.chance(options.faults.reorder)) {
+            ++injected.reorder;
+            for (std::size_t i = order.size() - 1; i > 0; --i)
+                std::swap(order[i], order[rng.below(i + 1)]);
+        }
+        bool progress = false;
         std::vector<detail::IoRequest*> done;
-        for (std::size_t i = 0; i < fds.size(); ++i) {
+        std::vector<bool> finished(fds.size());
+        for (const std::size_t i : order) {
             detail::IoRequest* r = io_waiting[i];
-            if (fds[i].revents != 0 && advance_io(*r))
+            const Advance a = fds[i].revents != 0 ? advance_io(*r) : Advance::blocked;
+            progress = progress || a != Advance::blocked;
+            if (a == Advance::done) {
                 done.push_back(r);
-            else
-                still.push_back(r);
+                finished[i] = true;
+            }
         }
+        std::vector<detail::IoRequest*> still;  // oldest first still
+        for (std::size_t i = 0; i < fds.size(); ++i)
+            if (!finished[i]) still.push_back(io_waiting[i]);
         io_waiting = std::move(still);
-        for (detail::IoRequest* r : done) {
-            any = true;
-            r->finish(*r);  // makes its waiter runnable
-        }
-        return any;
+        for (detail::IoRequest* r : done) r->finish(*r);  // makes its waiter runnable
+        return progress;
     }
 
-    /// Picks the next entry, advancing virtual time when nothing is runnable.
+    /// Picks the next entry. Virtual time advances only when nothing is runnable and no call
+    /// can move a byte: a request whose calls move part of their bytes and would block again
+    /// (a write_all into a full socket buffer that its reader drains) completes nothing yet,
+    /// but it is progress, and its peer may be ready because of it.
     Entry pick() noexcept {
+        clock_faults();
         fire_due();
         // Descriptors that became ready: always when nothing else can run, and now and then
         // (as the seed says) otherwise, so their completions interleave with other tasks.
-        if (!io_waiting.empty() && (runnable.empty() || rng.below(4) == 0)) poll_io(0);
+        bool progress = false;
+        if (!io_waiting.empty() && (runnable.empty() || rng.below(4) == 0)) progress = poll_io(0);
         while (runnable.empty()) {
+            if (progress) {
+                progress = poll_io(0);
+                continue;
+            }
             if (timers.empty() && !io_waiting.empty()) {
                 // Only descriptors can end the wait now: a peer outside the simulation.
-                if (poll_io(10'000)) continue;
+                progress = poll_io(10'000);
+                if (progress) continue;
             }
             if (timers.empty()) deadlock();
             std::pop_heap(timers.begin(), timers.end(), later);
@@ -186,14 +190,41 @@ struct Simulated::Impl final : detail::Executor {
             timers.pop_back();
             node->heap_index = static_cast<std::size_t>(-1);
             if (node->deadline > clock) clock = node->deadline;
+            note(static_cast<std::uint64_t>(clock.time_since_epoch().count()));
             node->fire(node);
         }
         ++steps;
         const std::size_t i = runnable.size() == 1 ? 0 : rng.below(runnable.size());
+        note(runnable.size() << 32 ^ i);
         Entry e = runnable[i];
         runnable[i] = runnable.back();
         runnable.pop_back();
         return e;
+    }
+
+    /// The clock faults of a scheduling step: a leap of the steady clock toward (never past)
+    /// the earliest deadline, and a jump of the system clock either way.
+    void clock_faults() noexcept {
+        using steady = std::chrono::steady_clock::duration;
+        using system = std::chrono::system_clock::duration;
+        const Options::Faults& f = options.faults;
+        if (!timers.empty() && rng.chance(f.clock_leap)) {
+            const steady most = std::min(timers.front()->deadline - clock,
+                                         std::chrono::duration_cast<steady>(f.max_clock_leap));
+            if (most.count() > 0) {
+                ++injected.clock_leap;
+                clock += steady(1 + static_cast<steady::rep>(
+                                        rng.below(static_cast<std::size_t>(most.count()))));
+                note(static_cast<std::uint64_t>(clock.time_since_epoch().count()));
+            }
+        }
+        const system most = std::chrono::duration_cast<system>(f.max_system_clock_jump);
+        if (most.count() > 0 && rng.chance(f.system_clock_jump)) {
+            ++injected.system_clock_jump;
+            const system jump(
+                1 + static_cast<system::rep>(rng.below(static_cast<std::size_t>(most.count()))));
+            system_jumps += (rng.next() & 1) != 0 ? jump : -jump;
+        }
     }
 
     /// Fires the timers whose deadline the clock has reached (time moved by yields).
@@ -203,6 +234,7 @@ struct Simulated::Impl final : detail::Executor {
             detail::TimerNode* node = timers.back();
             timers.pop_back();
             node->heap_index = static_cast<std::size_t>(-1);
+            note(static_cast<std::uint64_t>(clock.time_since_epoch().count()));
             node->fire(node);
         }
     }
@@ -264,6 +296,33 @@ struct Simulated::Impl final : detail::Executor {
     }
 };
 
+Simulated::Options::Faults Simulated::Options::Faults::transparent(std::uint64_t vary) noexcept {
+    Faults f;
+    f.eintr = 0.05;
+    f.eagain = 0.05;
+    f.short_transfer = 0.25;
+    f.reorder = 0.5;
+    f.clock_leap = 0.02;
+    f.system_clock_jump = 0.01;
+    if (vary != 0) {
+        Rng rng(vary ^ 0x5eed'fa17'0000'0000ULL);
+        constexpr double factors[] = {0, 0.5, 1, 2, 4};
+        for (double* rate : {&f.eintr, &f.eagain, &f.short_transfer, &f.reorder, &f.clock_leap,
+                             &f.system_clock_jump})
+            *rate = std::min(1.0, *rate * factors[rng.below(std::size(factors))]);
+    }
+    return f;
+}
+
+Simulated::Options::Faults Simulated::Options::Faults::all() noexcept {
+    Faults f = transparent();
+    f.reset = 0.01;
+    f.epipe = 0.01;
+    f.enomem = 0.03;
+    f.emfile = 0.1;
+    return f;
+}
+
 Simulated::Simulated() : Simulated(Options{}) {}
 
 Simulated::Simulated(Options options) : impl_(std::make_unique<Impl>(*this, options)) {
@@ -284,6 +343,8 @@ Simulated::~Simulated() {
 
 std::uint64_t Simulated::seed() const noexcept { return impl_->options.seed; }
 std::uint64_t Simulated::steps() const noexcept { return impl_->steps; }
+std::uint64_t Simulated::trace() const noexcept { return impl_->trace; }
+Simulated::Injected Simulated::injected() const noexcept { return impl_->injected; }
 
 bool Simulated::reserve(SpawnKind kind) {
     if (kind == SpawnKind::concurrent) return true;
@@ -332,8 +393,9 @@ void Simulated::run_inline(detail::TaskHeader& t) {
 std::chrono::steady_clock::time_point Simulated::now() const noexcept { return impl_->clock; }
 
 std::chrono::system_clock::time_point Simulated::now_system() const noexcept {
-    return impl_->system_start + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                     impl_->clock - impl_->clock_start);
+    return impl_->system_start + impl_->system_jumps +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(impl_->clock -
+                                                                            impl_->clock_start);
 }
 
 void Simulated::add_timer(detail::TimerNode& node) {
@@ -359,7 +421,7 @@ bool Simulated::io_now(detail::IoRequest& r, stop_token token) {
         r.advance();
         return true;
     }
-    return impl_->advance_io(r);
+    return impl_->advance_io(r) == Impl::Advance::done;
 }
 
 void Simulated::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
