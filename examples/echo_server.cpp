@@ -4,8 +4,11 @@
 //   echo_server [--port 7000] [--address 127.0.0.1] [--backend io_uring|threaded] [--threads N]
 //
 // One task per connection in a Group that isolates failures: a connection that is reset ends
-// its own task and no other. SIGINT or SIGTERM stops it gracefully: the listener closes, the
-// connections are cancelled and awaited, and it prints what it served.
+// its own task and no other, and a connection whose task cannot be started (no memory for its
+// frame) is closed while the server goes on accepting (accept_loop.hpp). SIGINT or SIGTERM stops it
+// gracefully: the listener closes, the connections are cancelled and awaited, and it prints what it
+// served.
+#include "accept_loop.hpp"
 #include "common.hpp"
 
 #include <array>
@@ -14,45 +17,29 @@
 #include <csignal>
 #include <cstdio>
 
-using namespace std::chrono_literals;
-
 namespace {
 
 std::atomic<std::uint64_t> g_connections{0};
 std::atomic<std::uint64_t> g_bytes{0};
 
-corio::Task<void> serve(corio::Io io, corio::TcpStream conn) {
-    std::array<std::byte, 16384> buf;
-    for (;;) {
-        const std::size_t n = co_await conn.read(io, buf);
-        if (n == 0) co_return;  // the client shut down its side
-        co_await conn.write_all(io, std::span(buf).first(n));
-        g_bytes.fetch_add(n, std::memory_order_relaxed);
-    }
-}
+example::RateLimitedLog g_log("echo_server");
 
-corio::Task<void> accept_loop(corio::Io io, const corio::TcpListener& listener,
-                              corio::Group& connections) {
-    for (;;) {
-        std::error_code ec;
-        corio::TcpStream conn = co_await listener.accept(io, ec);
-        if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system) {
-            // The connection stays queued: accept it once a descriptor is free.
-            co_await io.sleep(10ms);
-            continue;
+/// One connection: echoes until the client shuts down its side. Its errors (a reset, no memory)
+/// end it here, logged, rather than in the group (see accept_loop.hpp); a cancellation goes on.
+corio::Task<void> serve(corio::Io io, corio::TcpStream conn) {
+    g_connections.fetch_add(1, std::memory_order_relaxed);
+    std::array<std::byte, 16384> buf;
+    try {
+        for (;;) {
+            const std::size_t n = co_await conn.read(io, buf);
+            if (n == 0) co_return;  // the client shut down its side
+            co_await conn.write_all(io, std::span(buf).first(n));
+            g_bytes.fetch_add(n, std::memory_order_relaxed);
         }
-        if (ec == std::errc::operation_canceled) co_return;
-        if (ec) throw std::system_error(ec, "accept");
-        conn.set_nodelay(true);
-        g_connections.fetch_add(1, std::memory_order_relaxed);
-        connections.concurrent(serve, io, std::move(conn));
-        for (const std::exception_ptr& e : connections.take_errors()) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-                std::fprintf(stderr, "connection ended: %s\n", x.what());
-            }
-        }
+    } catch (const corio::Canceled&) {
+        throw;
+    } catch (const std::exception& e) {
+        g_log.say("a connection ended", e.what());
     }
 }
 
@@ -73,14 +60,13 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     {
         corio::Group connections{io, corio::Group::isolate};
-        auto acceptor = io.concurrent(accept_loop, io, std::cref(listener), std::ref(connections));
+        example::AcceptLog log("echo_server");
+        auto acceptor =
+            io.concurrent(example::accept_tasks<decltype(&serve)>, io, std::cref(listener),
+                          std::ref(connections), &serve, std::ref(log));
         const int signo = io.wait_signal({SIGINT, SIGTERM}).await();
         std::printf("echo_server: %s, shutting down\n", signo == SIGINT ? "SIGINT" : "SIGTERM");
-        try {
-            acceptor.cancel();
-        } catch (const corio::Canceled&) {
-        }
-        connections.cancel();
+        example::stop_serving("echo_server", acceptor, connections);
     }
     std::printf("echo_server: served %" PRIu64 " connections, %" PRIu64 " bytes\n",
                 g_connections.load(), g_bytes.load());

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # smoke: runs each I/O example as its header describes, briefly, on both backends: the echo
-# server under echo_load, the HTTP server under echo_load --http (plus a malformed request and
-# a slowloris client), a graceful stop by signal, and the file commands.
+# server under echo_load, the HTTP server under echo_load --http (plus malformed, oversized,
+# chunked and smuggling requests, a slowloris client and a body that stops coming), a graceful
+# stop by signal, and the file commands.
 #
 # Usage: smoke.sh ECHO_SERVER ECHO_LOAD HTTP_SERVER FILES
 set -euo pipefail
@@ -29,6 +30,19 @@ start() {
     [[ -n $port ]] || fail "no port from: $(cat "$tmp/server.out")"
 }
 
+# Sends $1 (printf format) on a new connection to the server, reads to its close, and checks
+# the reply (on one line, CRs removed) matches the regular expression $2 and holds $4
+# responses; $3 names the case.
+exchange() {
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf "$1" >&3
+    local reply
+    reply=$(timeout 5 cat <&3 | tr -d '\r' | tr '\n' ' ' || true)
+    exec 3<&-
+    grep -Eq "$2" <<<"$reply" || fail "$3 got: $reply"
+    [[ $(grep -o "HTTP/1.1 [0-9]" <<<"$reply" | wc -l) == "$4" ]] || fail "$3 got: $reply"
+}
+
 # Stops the server with signal $1 and checks it shut down gracefully.
 stop() {
     kill "-$1" "$pid"
@@ -50,11 +64,17 @@ for backend in io_uring threaded; do
     out=$("$echo_load" --address "127.0.0.1:$port" --http --connections 4 --duration 1 --backend "$backend" --threads 1)
     echo "$backend http: ${out%%$'\n'*}"
     grep -q "failed=0" <<<"$out" || fail "echo_load --http: $out"
+    exchange 'NONSENSE\r\n\r\n' "400 Bad Request" "a malformed request" 1
+    exchange "GET / HTTP/1.1\r\nHost: a\r\nX: $(head -c 9000 /dev/zero | tr '\0' a)\r\n\r\n" \
+        "431 Request Header Fields Too Large" "a head over 8 KiB" 1
+    exchange 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' \
+        "404 Not Found.*200 OK" "a chunked POST and a GET after it" 2
+    exchange 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nGET /x HTTP/1.1\r\n\r\n' \
+        "^HTTP/1.1 400 Bad Request" "two Content-Lengths" 1
     exec 3<>"/dev/tcp/127.0.0.1/$port"
-    printf 'NONSENSE\r\n\r\n' >&3
-    reply=$(timeout 5 cat <&3 || true)
+    printf 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nx' >&3  # and no more of the body
+    timeout 5 cat <&3 >/dev/null || fail "a connection with a body that stopped coming was kept open"
     exec 3<&-
-    grep -q "400 Bad Request" <<<"$reply" || fail "malformed request got: $reply"
     exec 3<>"/dev/tcp/127.0.0.1/$port"
     printf 'GET / HTTP/1.1\r\nHo' >&3  # and then nothing: the idle timeout closes it
     SECONDS=0
