@@ -211,6 +211,10 @@ struct FreeBlock {
 struct StateCache {
     FreeBlock* heads[kClasses];
     std::size_t counts[kClasses];
+    // Whether this thread has allocated a state of the class: only then does it keep freed
+    // blocks of it. A thread that only frees (a pool thread whose tasks spawn nothing) would
+    // otherwise fill its cache with blocks it never takes, on each of hundreds of threads.
+    bool allocates[kClasses];
     bool registered;
 };
 static_assert(std::is_trivially_destructible_v<StateCache>);
@@ -245,6 +249,7 @@ void* allocate_task_state(std::size_t size) {
     const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
     if (kCacheStates && c < kClasses) {
         StateCache& cache = t_cache;
+        cache.allocates[c] = true;
         if (FreeBlock* b = cache.heads[c]; b != nullptr) {
             cache.heads[c] = b->next;
             --cache.counts[c];
@@ -259,7 +264,8 @@ void free_task_state(void* p, std::size_t size) noexcept {
     const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
     if (kCacheStates && c < kClasses) {
         StateCache& cache = t_cache;
-        if (cache.counts[c] < kMaxCached && (cache.registered || register_cache(cache))) {
+        if (cache.allocates[c] && cache.counts[c] < kMaxCached &&
+            (cache.registered || register_cache(cache))) {
             auto* b = static_cast<FreeBlock*>(p);
             b->next = cache.heads[c];
             cache.heads[c] = b;
