@@ -4,6 +4,9 @@
 
 #include <corio/corio.hpp>
 
+#include <malloc.h>
+
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -58,6 +61,20 @@ inline std::unique_ptr<corio::Backend> make_backend(const Flags& flags) {
     } catch (const std::system_error& e) {
         std::fprintf(stderr, "io_uring unavailable (%s): using threaded\n", e.what());
         return std::make_unique<corio::Threaded>();
+    }
+}
+
+/// The signals a server blocks first thing in main (every thread started later inherits the
+/// mask) and waits for with `wait_for_stop`.
+inline void block_server_signals() { corio::block_signals({SIGINT, SIGTERM, SIGUSR2}); }
+
+/// Waits for SIGINT or SIGTERM and returns it. A SIGUSR2 meanwhile gives the allocator's free
+/// memory back to the system (malloc_trim), so a soak test can compare RSS between rounds.
+inline int wait_for_stop(corio::Io io) {
+    for (;;) {
+        const int signo = io.wait_signal({SIGINT, SIGTERM, SIGUSR2}).await();
+        if (signo != SIGUSR2) return signo;
+        ::malloc_trim(0);
     }
 }
 

@@ -5,9 +5,9 @@
 //
 // One task per connection in a Group that isolates failures: a connection that is reset ends
 // its own task and no other, and a connection whose task cannot be started (no memory for its
-// frame) is closed while the server goes on accepting (accept_loop.hpp). SIGINT or SIGTERM stops it
-// gracefully: the listener closes, the connections are cancelled and awaited, and it prints what it
-// served.
+// frame) is closed while the server goes on accepting (accept_loop.hpp). SIGUSR2 trims the
+// allocator (malloc_trim). SIGINT or SIGTERM stops it gracefully: the listener closes, the
+// connections are cancelled and awaited, and it prints what it served.
 #include "accept_loop.hpp"
 #include "common.hpp"
 
@@ -46,7 +46,7 @@ corio::Task<void> serve(corio::Io io, corio::TcpStream conn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    corio::block_signals({SIGINT, SIGTERM});  // first: every thread started later inherits it
+    example::block_server_signals();  // first: every thread started later inherits the mask
     const example::Flags flags(argc, argv);
     const auto port = static_cast<std::uint16_t>(flags.number("--port", 7000));
     const corio::Address at =
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
         auto acceptor =
             io.concurrent(example::accept_tasks<decltype(&serve)>, io, std::cref(listener),
                           std::ref(connections), &serve, std::ref(log));
-        const int signo = io.wait_signal({SIGINT, SIGTERM}).await();
+        const int signo = example::wait_for_stop(io);
         std::printf("echo_server: %s, shutting down\n", signo == SIGINT ? "SIGINT" : "SIGTERM");
         example::stop_serving("echo_server", acceptor, connections);
     }

@@ -11,7 +11,7 @@
 // body, then the client must take its response, so a client that sends a byte at a time
 // (slowloris) or never reads cannot hold a connection (http_connection.hpp). A connection that
 // cannot be given a fiber is closed and the server goes on accepting (accept_loop.hpp).
-// SIGINT or SIGTERM stops it gracefully.
+// SIGUSR2 trims the allocator (malloc_trim); SIGINT or SIGTERM stops it gracefully.
 #include "accept_loop.hpp"
 #include "common.hpp"
 #include "http_connection.hpp"
@@ -21,7 +21,7 @@
 #include <cstdio>
 
 int main(int argc, char** argv) {
-    corio::block_signals({SIGINT, SIGTERM});  // first: every thread started later inherits it
+    example::block_server_signals();  // first: every thread started later inherits the mask
     const example::Flags flags(argc, argv);
     const auto port = static_cast<std::uint16_t>(flags.number("--port", 8080));
     const corio::Address at =
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
         auto acceptor =
             io.concurrent(example::accept_fibers<example::http::Handler>, io, std::cref(listener),
                           std::ref(connections), handler, std::ref(log));
-        const int signo = io.wait_signal({SIGINT, SIGTERM}).await();
+        const int signo = example::wait_for_stop(io);
         std::printf("http_server: %s, shutting down\n", signo == SIGINT ? "SIGINT" : "SIGTERM");
         example::stop_serving("http_server", acceptor, connections);
     }
