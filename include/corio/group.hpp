@@ -29,6 +29,7 @@ struct GroupCore {
     bool detached = false;
     std::exception_ptr first_error;
     std::vector<std::exception_ptr> errors;
+    std::size_t dropped_errors = 0;  // not recorded for lack of memory
     Listener* waiter = nullptr;
 };
 
@@ -105,6 +106,8 @@ class CORIO_EXPORT Group {
     void request_cancel() noexcept;
     /// The errors recorded under `Group::isolate`, oldest first; clears them.
     std::vector<std::exception_ptr> take_errors();
+    /// Errors under `Group::isolate` that could not be recorded for lack of memory.
+    [[nodiscard]] std::size_t dropped_errors() const noexcept;
     /// Members that have not ended.
     [[nodiscard]] std::size_t size() const noexcept;
 

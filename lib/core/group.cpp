@@ -4,6 +4,8 @@
 
 #include <corio/group.hpp>
 
+#include <new>
+
 namespace corio {
 
 namespace detail {
@@ -72,7 +74,13 @@ void group_member_finished(TaskHeader* t) noexcept {
         if (const std::exception_ptr* e = t->vtable->exception(t);
             e != nullptr && !core.detached && !is_cancellation(*e)) {
             if (core.isolate) {
-                core.errors.push_back(*e);
+                // No memory to record it (a server under memory pressure) drops the error,
+                // counted, instead of ending the process in this noexcept path.
+                try {
+                    core.errors.push_back(*e);
+                } catch (const std::bad_alloc&) {
+                    ++core.dropped_errors;
+                }
             } else if (!core.first_error) {
                 core.first_error = *e;
                 cancel_members_locked(core);
@@ -164,6 +172,11 @@ void Group::cancel() {
 }
 
 void Group::request_cancel() noexcept { detail::group_request_cancel(*core_); }
+
+std::size_t Group::dropped_errors() const noexcept {
+    std::lock_guard lock(core_->mutex);
+    return core_->dropped_errors;
+}
 
 std::vector<std::exception_ptr> Group::take_errors() {
     std::lock_guard lock(core_->mutex);
