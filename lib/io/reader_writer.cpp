@@ -301,8 +301,9 @@ WriteProgress::Outcome WriteProgress::run(IoRequest& r) noexcept {
                 if (wr.prepare_write(r, {data, remaining})) return Outcome::call;
                 // The sink takes nothing more: keep what fits, as below.
             }
-            // Fill the buffer, then drain it.
-            std::memcpy(wr.buffer_.data() + wr.end_, data, room);
+            // Fill the buffer, then drain it. (No copy when there is no room: an empty buffer's
+            // data() may be null, which memcpy must not be given.)
+            if (room != 0) std::memcpy(wr.buffer_.data() + wr.end_, data, room);
             wr.end_ += room;
             written += room;
             data += room;
