@@ -286,7 +286,8 @@ void IoUring::Impl::start_workers() {
     std::size_t started = 0;
     std::size_t reported = 0;
     std::exception_ptr error;
-    for (std::size_t i = 0; i < n && !error; ++i) {
+    std::exception_ptr start_error;  // this thread's own: a thread that could not start
+    for (std::size_t i = 0; i < n && !start_error; ++i) {
         RingWorker* worker = workers[i].get();
         try {
             if (const int e = detail::fault_at(fault::Site::thread_start); e != 0)
@@ -313,15 +314,14 @@ void IoUring::Impl::start_workers() {
             });
             ++started;
         } catch (const std::system_error& e) {
-            std::lock_guard lock(m);
-            if (!error)
-                error = std::make_exception_ptr(std::system_error(
-                    e.code(), "corio: IoUring: cannot start worker thread " +
-                                  std::to_string(i + 1) + " of " + std::to_string(n)));
+            start_error = std::make_exception_ptr(std::system_error(
+                e.code(), "corio: IoUring: cannot start worker thread " + std::to_string(i + 1) +
+                              " of " + std::to_string(n)));
         }
     }
     std::unique_lock lock(m);
     cv.wait(lock, [&] { return reported == started; });
+    if (start_error) error = start_error;  // before a ring's error: it is what stopped the start
     if (!error) return;
     lock.unlock();
     for (auto& w : workers) w->request_stop();
