@@ -10,8 +10,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <coroutine>
 #include <optional>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -63,16 +65,19 @@ class [[nodiscard]] TimeoutOperation {
     }
 
     /// Runs `get` (which returns the wrapped operation's result), then disarms the timer and the
-    /// link; a Canceled caused by the timer alone becomes Timeout.
+    /// link; a Canceled caused by the timer alone becomes Timeout, thrown or (for a
+    /// non-throwing overload) stored as `timed_out`.
     template <class Get>
     decltype(auto) finishing(Get get) {
         try {
             if constexpr (std::is_void_v<decltype(get())>) {
                 get();
                 finish();
+                report_timeout_in_error_code();
             } else {
                 decltype(auto) r = get();
                 finish();
+                report_timeout_in_error_code();
                 return r;
             }
         } catch (const Canceled&) {
@@ -99,11 +104,22 @@ class [[nodiscard]] TimeoutOperation {
         }
         link_.reset();
     }
+    [[nodiscard]] bool timer_alone_cancelled() const noexcept {
+        return timed_out_.load(std::memory_order_relaxed) &&
+               !task_canceled_.load(std::memory_order_relaxed);
+    }
+    void report_timeout_in_error_code() noexcept {
+        if constexpr (requires(const Op& o) {
+                          { o.error_code_out() } -> std::same_as<std::error_code*>;
+                      }) {
+            std::error_code* ec = op_.error_code_out();
+            if (ec != nullptr && *ec == std::errc::operation_canceled && timer_alone_cancelled())
+                *ec = std::make_error_code(std::errc::timed_out);
+        }
+    }
     [[noreturn]] void translate() {
         finish();
-        if (timed_out_.load(std::memory_order_relaxed) &&
-            !task_canceled_.load(std::memory_order_relaxed))
-            throw Timeout();
+        if (timer_alone_cancelled()) throw Timeout();
         throw;
     }
 

@@ -56,8 +56,7 @@ TEST_P(ReaderCutOff, ReadExactCutOffByATimeoutLeavesEveryByteForTheNextCall) {
         EXPECT_EQ(with_timeout(io, milliseconds(20), p.reader.read_exact(io, writable(five), ec))
                       .await(),
                   0U);
-        // (with_timeout turns a Canceled it caused into Timeout only when it is thrown.)
-        EXPECT_TRUE(ec == std::errc::operation_canceled || ec == std::errc::timed_out) << ec;
+        EXPECT_EQ(ec, std::errc::timed_out) << ec.message();
         EXPECT_EQ(str(p.reader.buffered()), "abc") << "the error_code form took nothing";
         (void)p.sink.write_all(io, "de").await();
         EXPECT_EQ(p.reader.read_exact(io, writable(five)).await(), 5U);
@@ -73,7 +72,7 @@ TEST_P(ReaderCutOff, DiscardCutOffByATimeoutLeavesEveryByteForTheNextCall) {
         EXPECT_EQ(str(p.reader.buffered()), "abc") << "the throwing form skipped nothing";
         std::error_code ec;
         EXPECT_EQ(with_timeout(io, milliseconds(20), p.reader.discard(io, 5, ec)).await(), 0U);
-        EXPECT_TRUE(ec == std::errc::operation_canceled || ec == std::errc::timed_out) << ec;
+        EXPECT_EQ(ec, std::errc::timed_out) << ec.message();
         EXPECT_EQ(str(p.reader.buffered()), "abc") << "the error_code form skipped nothing";
         (void)p.sink.write_all(io, "def").await();
         EXPECT_EQ(p.reader.discard(io, 5).await(), 5U);
@@ -173,7 +172,7 @@ TEST_P(ReaderCutOff, AReadExactLargerThanTheBufferReportsItsCountWhenCutOff) {
         std::error_code ec;
         const std::size_t got =
             with_timeout(io, milliseconds(20), r.read_exact(io, writable(ten), ec)).await();
-        EXPECT_TRUE(ec == std::errc::operation_canceled || ec == std::errc::timed_out) << ec;
+        EXPECT_EQ(ec, std::errc::timed_out) << ec.message();
         ASSERT_EQ(got, 6U);
         EXPECT_EQ(ten.substr(0, 6), "abcdef");
         (void)wf.write_all(io, "ghij").await();
@@ -182,7 +181,7 @@ TEST_P(ReaderCutOff, AReadExactLargerThanTheBufferReportsItsCountWhenCutOff) {
         // The same for discard.
         (void)wf.write_all(io, "klmnop").await();
         EXPECT_EQ(with_timeout(io, milliseconds(20), r.discard(io, 10, ec)).await(), 6U);
-        EXPECT_TRUE(ec == std::errc::operation_canceled || ec == std::errc::timed_out) << ec;
+        EXPECT_EQ(ec, std::errc::timed_out) << ec.message();
         // The throwing form has no count to give: it throws Timeout (the case is not cancel-safe).
         EXPECT_THROW((void)with_timeout(io, milliseconds(20), r.read_exact(io, writable(ten)))
                          .await(),

@@ -2,7 +2,9 @@
 // Conformance: clocks, sleep, sleep_until, yield, with_timeout.
 #include "conformance/harness.hpp"
 
+#include <array>
 #include <atomic>
+#include <system_error>
 
 using namespace std::chrono_literals;
 using corio::Io;
@@ -124,6 +126,29 @@ TEST_P(Time, WithTimeoutThrowsTimeoutAndLeavesTheTaskUncancelled) {
         EXPECT_FALSE(io.cancel_requested());
         // the task goes on waiting normally afterwards
         io.sleep(1ms).await();
+    });
+}
+
+TEST_P(Time, WithTimeoutStoresTimedOutInANonThrowingOverload) {
+    run([](Io io) {
+        auto [r, w] = corio::File::pipe();
+        std::array<std::byte, 4> buf{};
+        std::error_code ec;
+        EXPECT_EQ(corio::with_timeout(io, 10ms, r.read(io, buf, ec)).await(), 0u);
+        EXPECT_EQ(ec, std::errc::timed_out) << ec.message();
+        EXPECT_FALSE(io.cancel_requested());
+        // A cancellation of the task is still a cancellation.
+        auto reader = io.concurrent([io, &r, &buf] {
+            std::error_code e;
+            (void)corio::with_timeout(io, 1h, r.read(io, buf, e)).await();
+            return e;
+        });
+        io.sleep(1ms).await();
+        EXPECT_EQ(reader.cancel(), std::errc::operation_canceled);
+        // And the operation's own result when it wins.
+        (void)w.write_all(io, "ab").await();
+        EXPECT_EQ(corio::with_timeout(io, 1h, r.read(io, buf, ec)).await(), 2u);
+        EXPECT_FALSE(ec) << ec.message();
     });
 }
 

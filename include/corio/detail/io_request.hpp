@@ -165,6 +165,9 @@ class IoOperation : public Operation<Derived>, protected IoRequest {
         backend_->io_start(*this, ts);
     }
     void try_cancel() noexcept { backend_->io_cancel(*this); }
+    /// Where a non-throwing overload stores its error (nullptr: the operation throws); read by
+    /// with_timeout, which reports a cut-off there as `timed_out`.
+    [[nodiscard]] std::error_code* error_code_out() const noexcept { return ec_; }
     [[nodiscard]] bool completes_here(const ThreadState& /*ts*/) const noexcept { return local; }
     [[nodiscard]] WaitInfo wait_info() const noexcept { return {WaitKind::io, wait_fd_, {}}; }
 
