@@ -6,6 +6,8 @@
 // from the chunking seed, so every split of lines and exact reads across fills is reached. The
 // script mixes take_until('\n'), read_exact, peek and take, and each result is checked against
 // a plain model of the payload. Run as a test with a bounded number of runs (-runs=N).
+#include "fuzz_rng.hpp"
+
 #include <corio/corio.hpp>
 
 #include <sys/mman.h>
@@ -21,16 +23,7 @@
 
 namespace {
 
-struct Rng {
-    std::uint64_t s;
-    std::uint64_t next() {
-        std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-    std::size_t below(std::size_t n) { return n == 0 ? 0 : static_cast<std::size_t>(next() % n); }
-};
+using fuzz::Rng;
 
 /// Reads the memfd at its file position, in chunks of random length.
 class ChunkedReader final : public corio::Reader {

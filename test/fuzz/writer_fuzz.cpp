@@ -11,6 +11,8 @@
 // by the buffered bytes must equal it (the memfd), or the writer must hold the longest prefix of
 // it that fits and each overflow must report the count it kept (the FixedWriter). Run as a test
 // with a bounded number of runs (-runs=N).
+#include "fuzz_rng.hpp"
+
 #include <corio/corio.hpp>
 
 #include <fmt/format.h>
@@ -31,16 +33,7 @@
 
 namespace {
 
-struct Rng {
-    std::uint64_t s;
-    std::uint64_t next() {
-        std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-    std::size_t below(std::size_t n) { return n == 0 ? 0 : static_cast<std::size_t>(next() % n); }
-};
+using fuzz::Rng;
 
 /// Writes to the memfd at its file position, in chunks of random length (short writes).
 class ChunkedWriter final : public corio::Writer {
