@@ -98,6 +98,10 @@ class CORIO_EXPORT Backend {
     /// Cancels `r` if it is still running (it then finishes with -ECANCELED, or with the
     /// result it had already got); any thread, at most until `finish` returned.
     virtual void io_cancel(detail::IoRequest& r) noexcept;
+    /// Called on the caller's thread before a socket is made for an operation on this backend
+    /// (bind, connect): an errno to fail the creation with instead, or 0. Simulated's visible
+    /// faults use it (EMFILE); every other backend makes the socket.
+    [[nodiscard]] virtual int socket_fault() noexcept { return 0; }
 
     // ---- registry ---------------------------------------------------------------------------
 

@@ -230,9 +230,10 @@ class [[nodiscard]] ConnectOperation final : public IoOperation<ConnectOperation
         this->opcode = IoOpcode::connect;
         this->addrlen = copy_sockaddr(peer_, to, len);
         this->addr = &peer_;
-        const int s = ::socket(to->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const int injected = backend.socket_fault();
+        const int s = injected != 0 ? -1 : ::socket(to->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s < 0)
-            this->fail_early(errno);
+            this->fail_early(injected != 0 ? injected : errno);
         else
             this->fd = s;
     }
@@ -539,6 +540,9 @@ class CORIO_EXPORT UnixStream : public detail::StreamSocket {
     /// Connects to the socket at `path` (an abstract address when it starts with '\0').
     [[nodiscard]] static detail::ConnectOperation<UnixStream> connect(Io io,
                                                                       std::string_view path) noexcept;
+    /// The same, with its error (a cancellation included) stored in `ec` instead of thrown.
+    [[nodiscard]] static detail::ConnectOperation<UnixStream> connect(Io io, std::string_view path,
+                                                                      std::error_code& ec) noexcept;
     /// A connected pair (socketpair). Throws std::system_error.
     static std::pair<UnixStream, UnixStream> pair();
 };

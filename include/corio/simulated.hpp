@@ -75,8 +75,8 @@ class CORIO_EXPORT Simulated final : public Backend {
             /// send or an accept with ENOBUFS, any other with ENOMEM. Nothing moved; the next
             /// call may succeed.
             double enomem = 0;
-            /// An accept fails with EMFILE before it is made; the connection stays queued for
-            /// the next accept.
+            /// An accept fails with EMFILE before it is made (the connection stays queued for
+            /// the next accept), and so does the creation of a socket by a bind or a connect.
             double emfile = 0;
             /// The largest clock leap.
             std::chrono::nanoseconds max_clock_leap = std::chrono::milliseconds(1);
@@ -143,6 +143,8 @@ class CORIO_EXPORT Simulated final : public Backend {
     bool io_now(detail::IoRequest& r, stop_token token) override;
     void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
     void io_cancel(detail::IoRequest& r) noexcept override;
+    /// EMFILE at the rate of `faults.emfile`.
+    int socket_fault() noexcept override;
 
     struct Impl;
 

@@ -21,8 +21,10 @@ namespace {
 /// A socket of `family` and `type`, closed again if a later step throws.
 class Owned {
   public:
-    Owned(int family, int type, const std::string& what)
-        : fd_(::socket(family, type | SOCK_CLOEXEC, 0)) {
+    Owned(Io io, int family, int type, const std::string& what) : fd_(-1) {
+        if (const int injected = io.backend().socket_fault(); injected != 0)
+            throw_errno(injected, what);
+        fd_ = ::socket(family, type | SOCK_CLOEXEC, 0);
         if (fd_ < 0) throw_errno(errno, what);
     }
     Owned(const Owned&) = delete;
@@ -98,9 +100,9 @@ Address Socket::address(bool peer) const {
 
 }  // namespace detail
 
-TcpListener TcpListener::bind(Io /*io*/, const Address& at, ListenOptions options) {
+TcpListener TcpListener::bind(Io io, const Address& at, ListenOptions options) {
     const std::string what = "corio: listen on " + at.to_string();
-    Owned s(at.family() == Address::Family::ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, what);
+    Owned s(io, at.family() == Address::Family::ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, what);
     if (options.reuse_address) set_int(s.get(), SOL_SOCKET, SO_REUSEADDR, 1, what);
     if (options.reuse_port) set_int(s.get(), SOL_SOCKET, SO_REUSEPORT, 1, what);
     if (::bind(s.get(), at.data(), at.size()) != 0) throw_errno(errno, what);
@@ -115,6 +117,14 @@ detail::ConnectOperation<UnixStream> UnixStream::connect(Io io, std::string_view
     return {io.backend(), reinterpret_cast<const sockaddr*>(&a), len};
 }
 
+detail::ConnectOperation<UnixStream> UnixStream::connect(Io io, std::string_view path,
+                                                        std::error_code& ec) noexcept {
+    sockaddr_un a;
+    socklen_t len = 0;
+    if (!unix_address(path, a, len)) return {io.backend(), ENAMETOOLONG, &ec};
+    return {io.backend(), reinterpret_cast<const sockaddr*>(&a), len, &ec};
+}
+
 std::pair<UnixStream, UnixStream> UnixStream::pair() {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
@@ -122,7 +132,7 @@ std::pair<UnixStream, UnixStream> UnixStream::pair() {
     return {UnixStream(fds[0]), UnixStream(fds[1])};
 }
 
-UnixListener UnixListener::bind(Io /*io*/, std::string_view path, int backlog) {
+UnixListener UnixListener::bind(Io io, std::string_view path, int backlog) {
     const std::string what = "corio: listen on unix socket \"" + printable(path) + '"';
     sockaddr_un a;
     socklen_t len = 0;
@@ -130,16 +140,16 @@ UnixListener UnixListener::bind(Io /*io*/, std::string_view path, int backlog) {
         throw UsageError(std::errc::filename_too_long,
                          what + ": empty, or longer than " +
                              std::to_string(sizeof a.sun_path - 1) + " bytes");
-    Owned s(AF_UNIX, SOCK_STREAM, what);
+    Owned s(io, AF_UNIX, SOCK_STREAM, what);
     if (::bind(s.get(), reinterpret_cast<const sockaddr*>(&a), len) != 0)
         throw_errno(errno, what);
     if (::listen(s.get(), backlog) != 0) throw_errno(errno, what);
     return UnixListener(s.release());
 }
 
-UdpSocket UdpSocket::bind(Io /*io*/, const Address& at) {
+UdpSocket UdpSocket::bind(Io io, const Address& at) {
     const std::string what = "corio: bind UDP " + at.to_string();
-    Owned s(at.family() == Address::Family::ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM, what);
+    Owned s(io, at.family() == Address::Family::ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM, what);
     if (::bind(s.get(), at.data(), at.size()) != 0) throw_errno(errno, what);
     return UdpSocket(s.release());
 }

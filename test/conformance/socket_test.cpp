@@ -474,6 +474,13 @@ TEST_P(SocketTest, UnixStreamsByPathAndAbstractAddress) {
         } catch (const std::system_error& e) {
             EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory);
         }
+        std::error_code ec;
+        UnixStream none = UnixStream::connect(io, dir + "no-such-socket", ec).await();
+        EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+        EXPECT_FALSE(none.is_open());
+        UnixStream too_long = UnixStream::connect(io, std::string(200, 'p'), ec).await();
+        EXPECT_EQ(ec, std::errc::filename_too_long);
+        EXPECT_FALSE(too_long.is_open());
     });
 }
 

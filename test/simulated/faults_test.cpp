@@ -366,7 +366,7 @@ TEST(SimulatedFaults, FileCopiesUnderInjectedENOMEMAreExact) {
     EXPECT_GT(injected, 0u);
 }
 
-TEST(SimulatedFaults, AcceptsUnderInjectedEMFILETakeEveryConnectionOnce) {
+TEST(SimulatedFaults, AcceptsAndNewSocketsUnderInjectedEMFILETakeEveryConnectionOnce) {
     constexpr int kClients = 16;
     std::uint64_t emfile = 0;
     for (std::uint64_t seed = 0; seed < kSeeds; ++seed) {
@@ -376,7 +376,16 @@ TEST(SimulatedFaults, AcceptsUnderInjectedEMFILETakeEveryConnectionOnce) {
         Tally t;
         const std::string path = std::string(1, '\0') + "corio-sim-accept-" +
                                  std::to_string(::getpid()) + "-" + std::to_string(seed);
-        corio::UnixListener listener = corio::UnixListener::bind(io, path);
+        // A socket a bind or a connect makes may fail with EMFILE too: made again.
+        corio::UnixListener listener;
+        for (;;) {
+            try {
+                listener = corio::UnixListener::bind(io, path);
+                break;
+            } catch (const std::system_error& e) {
+                ASSERT_TRUE(t.retry(e.code())) << e.what();
+            }
+        }
         std::vector<int> ids;
         std::vector<corio::UnixStream> conns_held;
         conns_held.reserve(kClients);  // (never moves: the tasks refer to its elements)
@@ -384,7 +393,13 @@ TEST(SimulatedFaults, AcceptsUnderInjectedEMFILETakeEveryConnectionOnce) {
             corio::Group g{io};
             for (int c = 0; c < kClients; ++c)
                 g.concurrent([&, io, c] {
-                    corio::UnixStream s = corio::UnixStream::connect(io, path).await();
+                    corio::UnixStream s;
+                    for (;;) {
+                        std::error_code ec;
+                        s = corio::UnixStream::connect(io, path, ec).await();
+                        if (!ec) break;
+                        ASSERT_TRUE(t.retry(ec)) << ec.message();
+                    }
                     const std::string id(1, static_cast<char>('A' + c));
                     EXPECT_EQ(write_counted(io, s, id, t), 1u);
                 });
@@ -415,6 +430,26 @@ TEST(SimulatedFaults, AcceptsUnderInjectedEMFILETakeEveryConnectionOnce) {
         emfile += sim.injected().emfile;
     }
     EXPECT_GT(emfile, 0u);
+}
+
+TEST(SimulatedFaults, ASocketThatCannotBeMadeIsTheErrorOfItsBindOrConnect) {
+    corio::Simulated::Options o{.seed = 3};
+    o.faults.emfile = 1.0;
+    corio::Simulated sim(o);
+    corio::Io io = sim.io();
+    const std::string path = std::string(1, '\0') + "corio-sim-nosocket-" + std::to_string(::getpid());
+    try {
+        (void)corio::UnixListener::bind(io, path);
+        ADD_FAILURE() << "bind made a socket";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), std::errc::too_many_files_open) << e.what();
+    }
+    EXPECT_THROW((void)corio::TcpListener::bind(io, corio::Address::parse("127.0.0.1:0")),
+                 std::system_error);
+    std::error_code ec;
+    corio::UnixStream s = corio::UnixStream::connect(io, path, ec).await();
+    EXPECT_EQ(ec, std::errc::too_many_files_open);
+    EXPECT_EQ(sim.injected().emfile, 3u);
 }
 
 }  // namespace

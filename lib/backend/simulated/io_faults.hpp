@@ -94,6 +94,13 @@ class IoFaults {
         return shortened(r, d, s);
     }
 
+    /// Before a socket is made (bind, connect): EMFILE at the `emfile` rate, else 0.
+    int new_socket() noexcept {
+        if (!rng_.chance(f_.emfile)) return 0;
+        ++count_.emfile;
+        return EMFILE;
+    }
+
     /// True when the last call's EAGAIN was injected: its descriptor may well be ready.
     [[nodiscard]] bool injected_wait() const noexcept { return injected_wait_; }
 

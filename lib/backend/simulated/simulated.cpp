@@ -428,6 +428,8 @@ void Simulated::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/
     impl_->io_waiting.push_back(&r);
 }
 
+int Simulated::socket_fault() noexcept { return impl_->faults.new_socket(); }
+
 void Simulated::io_cancel(detail::IoRequest& r) noexcept {
     auto& w = impl_->io_waiting;
     auto it = std::find(w.begin(), w.end(), &r);
