@@ -6,6 +6,7 @@
 
 #include <malloc.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -48,10 +49,16 @@ class Flags {
     std::vector<std::string> args_;
 };
 
-/// The backend `--backend io_uring|threaded` names, with `--threads N` workers on IoUring.
+/// The backend `--backend io_uring|threaded` names, with `--threads N` workers on IoUring and
+/// pool threads that exit after `--thread-idle-ms` idle on Threaded.
 inline std::unique_ptr<corio::Backend> make_backend(const Flags& flags) {
     const std::string name = flags.get("--backend", "io_uring");
-    if (name == "threaded") return std::make_unique<corio::Threaded>();
+    if (name == "threaded") {
+        corio::Threaded::Options o;
+        o.idle_timeout = std::chrono::milliseconds(
+            flags.number("--thread-idle-ms", static_cast<long>(o.idle_timeout.count())));
+        return std::make_unique<corio::Threaded>(o);
+    }
     if (name != "io_uring") Flags::usage_error("--backend is io_uring or threaded, not " + name);
     corio::IoUring::Options o;
     o.threads = static_cast<unsigned>(flags.number("--threads", o.threads));

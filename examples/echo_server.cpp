@@ -2,6 +2,7 @@
 // echo_server: a TCP echo server, written as coroutines.
 //
 //   echo_server [--port 7000] [--address 127.0.0.1] [--backend io_uring|threaded] [--threads N]
+//               [--thread-idle-ms 10000]
 //
 // One task per connection in a Group that isolates failures: a connection that is reset ends
 // its own task and no other, and a connection whose task cannot be started (no memory for its

@@ -2,6 +2,7 @@
 // http_server: an HTTP/1.1 keep-alive server, written as plain functions on fibers.
 //
 //   http_server [--port 8080] [--address 127.0.0.1] [--backend io_uring|threaded] [--threads N]
+//               [--thread-idle-ms 10000]
 //               [--idle-timeout-ms 5000]
 //
 // Answers `GET /` with a fixed body and anything else with 404. Requests are parsed as RFC 9112
