@@ -47,7 +47,8 @@ CORIO_EXPORT void inject(Site site, std::uint64_t after, int err, std::uint64_t 
 /// Ends the injection at `site` (every site with no argument); the counts start again at 0.
 CORIO_EXPORT void clear(Site site) noexcept;
 CORIO_EXPORT void clear() noexcept;
-/// Events counted at `site` since its last `inject` or `clear`.
+/// Events counted at `site` since its last `inject` (a site counts only while an injection
+/// is armed there; 0 after `clear`).
 [[nodiscard]] CORIO_EXPORT std::uint64_t seen(Site site) noexcept;
 /// Events at `site` failed since its last `inject` or `clear`.
 [[nodiscard]] CORIO_EXPORT std::uint64_t failed(Site site) noexcept;

@@ -249,12 +249,12 @@ void* allocate_task_state(std::size_t size) {
     const std::size_t c = (size + kClassSize - 1) / kClassSize - 1;
     if (kCacheStates && c < kClasses) {
         StateCache& cache = t_cache;
-        cache.allocates[c] = true;
         if (FreeBlock* b = cache.heads[c]; b != nullptr) {
             cache.heads[c] = b->next;
             --cache.counts[c];
             return b;
         }
+        cache.allocates[c] = true;  // (a thread with blocks cached has it set already)
         return ::operator new((c + 1) * kClassSize);
     }
     return ::operator new(size);

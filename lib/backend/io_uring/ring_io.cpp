@@ -66,18 +66,24 @@ struct RingIo final : detail::RingCompletion {
             }
         }
         io_uring_sqe* sqe = owner->get_sqe();
-        if (inject(sqe, r)) return;
-        if (lend != nullptr) {
-            // The kernel picks the buffer when the bytes come; none is tied up meanwhile.
-            const std::size_t most = r.len != 0 && r.len < lend->size() ? r.len : lend->size();
-            io_uring_prep_recv(sqe, r.fd, nullptr, most, r.flags);
-            sqe->flags |= IOSQE_BUFFER_SELECT;
-            sqe->buf_group = detail::LendRing::group;
-        } else {
-            prepare(sqe, r);
+        if (!inject(sqe, r)) {  // (an injected fault prepares the SQE itself)
+            if (lend != nullptr)
+                prepare_lent_recv(sqe, r, *lend);
+            else
+                prepare(sqe, r);
         }
         io_uring_sqe_set_data64(sqe, user_data);
         owner->note_submitted();
+    }
+
+    /// A receive into a buffer the kernel picks from the ring when the bytes come (none is tied
+    /// up meanwhile).
+    static void prepare_lent_recv(io_uring_sqe* sqe, detail::IoRequest& r,
+                                  detail::LendRing& lend) noexcept {
+        const std::size_t most = r.len != 0 && r.len < lend.size() ? r.len : lend.size();
+        io_uring_prep_recv(sqe, r.fd, nullptr, most, r.flags);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = detail::LendRing::group;
     }
 
     static void prepare(io_uring_sqe* sqe, detail::IoRequest& r) noexcept {
@@ -129,14 +135,13 @@ struct RingIo final : detail::RingCompletion {
         }
     }
 
-    /// With fault injection: a failed completion is a NOP whose CQE stands for it (so no byte
-    /// moves), and a short one is the call made for half the bytes.
+    /// With fault injection, prepares `sqe` for a fault and returns true: a failed completion
+    /// is a NOP whose CQE stands for it (so no byte moves), and a short one is the call made
+    /// for half the bytes.
     bool inject(io_uring_sqe* sqe, detail::IoRequest& r) noexcept {
         if (const int e = detail::fault_at(fault::Site::completion); e != 0) {
             io_uring_prep_nop(sqe);
             injected = -e;
-            io_uring_sqe_set_data64(sqe, user_data);
-            owner->note_submitted();
             return true;
         }
         using detail::IoOpcode;
@@ -148,8 +153,6 @@ struct RingIo final : detail::RingCompletion {
             r.len = len / 2;
             prepare(sqe, r);
             r.len = len;
-            io_uring_sqe_set_data64(sqe, user_data);
-            owner->note_submitted();
             return true;
         }
         return false;
