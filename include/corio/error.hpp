@@ -5,20 +5,29 @@
 #include <corio/export.hpp>
 
 #include <cstddef>
+#include <exception>
 #include <string>
 #include <system_error>
 
 namespace corio {
 
 /// Thrown by a cancellation point after the task (or the operation alone) was cancelled.
-/// A `std::system_error` with `std::errc::operation_canceled`.
-class CORIO_EXPORT Canceled : public std::system_error {
+///
+/// Not a `std::system_error`: cancellation is not an I/O failure, so the natural catch around
+/// an operation (`catch (const std::system_error&)`) lets it through to the task's owner, which
+/// asked for it. `code()` gives `std::errc::operation_canceled`, what the `std::error_code&`
+/// overloads store in its place.
+class CORIO_EXPORT Canceled : public std::exception {
   public:
-    Canceled();
+    Canceled() noexcept = default;
+    [[nodiscard]] const char* what() const noexcept override;
+    [[nodiscard]] static std::error_code code() noexcept {
+        return std::make_error_code(std::errc::operation_canceled);
+    }
 };
 
-/// Thrown by `with_timeout` when its deadline passed first.
-/// A `std::system_error` with `std::errc::timed_out`.
+/// Thrown by `with_timeout` when its deadline passed first. A `std::system_error` with
+/// `std::errc::timed_out`, as a system call that timed out reports it.
 class CORIO_EXPORT Timeout : public std::system_error {
   public:
     Timeout();

@@ -4,8 +4,7 @@
 
 namespace corio {
 
-Canceled::Canceled()
-    : std::system_error(std::make_error_code(std::errc::operation_canceled), "corio: canceled") {}
+const char* Canceled::what() const noexcept { return "corio: canceled"; }
 
 Timeout::Timeout()
     : std::system_error(std::make_error_code(std::errc::timed_out), "corio: timed out") {}
