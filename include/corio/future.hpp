@@ -139,13 +139,16 @@ class [[nodiscard]] Future {
     }
 
     /// Requests cancellation, waits, and returns the result (or rethrows, Canceled included).
+    /// Plain code only: a coroutine writes `co_await corio::cancel(future)`.
     std::add_lvalue_reference_t<R> cancel() & {
         request_cancel();
-        return await();
+        wait_plain("Future::cancel (in a coroutine: co_await corio::cancel(future))");
+        return result_.get();
     }
     R cancel() && {
         request_cancel();
-        return std::move(*this).await();
+        wait_plain("Future::cancel (in a coroutine: co_await corio::cancel(future))");
+        return std::move(result_).get();
     }
 
     /// Requests cancellation without waiting.
@@ -218,9 +221,8 @@ class [[nodiscard]] Future {
     detail::Result<R>& inline_result() noexcept { return result_; }
 
   private:
-    void wait_plain() {
-        if (detail::thread_state().executor != nullptr)
-            detail::abort_blocking_in_coroutine("Future::await");
+    void wait_plain(const char* what = "Future::await") {
+        if (detail::thread_state().executor != nullptr) detail::abort_blocking_in_coroutine(what);
         if (state_ == nullptr) {
             if (result_.empty()) detail::throw_moved_from_future();
             return;
@@ -244,5 +246,41 @@ class [[nodiscard]] Future {
     detail::ResultTask<R>* state_ = nullptr;
     detail::Result<R> result_;
 };
+
+/// Cancels the task of `future` and waits for it: what `future.cancel()` returns (its result
+/// if it finished anyway, else it rethrows, Canceled included), as an awaitable, so that a
+/// coroutine can write `co_await corio::cancel(future)` and plain code
+/// `corio::cancel(future).await()`. Given an rvalue future, it returns the result by value.
+template <class R, bool Rvalue>
+class [[nodiscard]] CancelFutureOperation {
+  public:
+    explicit CancelFutureOperation(Future<R>& f) noexcept : future_(f) {}
+
+    decltype(auto) await() {
+        if constexpr (Rvalue)
+            return std::move(future_).cancel();
+        else
+            return future_.cancel();
+    }
+    bool await_ready() {
+        future_.request_cancel();
+        return wait_.await_ready();
+    }
+    bool await_suspend(std::coroutine_handle<> h) { return wait_.await_suspend(h); }
+    decltype(auto) await_resume() { return wait_.await_resume(); }
+
+  private:
+    Future<R>& future_;
+    typename Future<R>::template AwaitOperation<Rvalue> wait_{future_};
+};
+
+template <class R>
+CancelFutureOperation<R, false> cancel(Future<R>& future) noexcept {
+    return CancelFutureOperation<R, false>(future);
+}
+template <class R>
+CancelFutureOperation<R, true> cancel(Future<R>&& future) noexcept {
+    return CancelFutureOperation<R, true>(future);
+}
 
 }  // namespace corio

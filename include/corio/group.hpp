@@ -98,9 +98,11 @@ class CORIO_EXPORT Group {
         spawn(SpawnKind::concurrent, std::forward<F>(f), std::forward<A>(args)...);
     }
 
-    /// Waits for every member; rethrows the first error (default policy). Plain code only.
+    /// Waits for every member; rethrows the first error (default policy). Plain code only: a
+    /// coroutine writes `co_await group`.
     void wait();
-    /// Requests cancellation of every member, then waits as `wait()` does.
+    /// Requests cancellation of every member, then waits as `wait()` does. Plain code only: a
+    /// coroutine writes `co_await corio::cancel(group)`.
     void cancel();
     /// Requests cancellation of every member (and of members added later) without waiting.
     void request_cancel() noexcept;
@@ -156,5 +158,27 @@ class CORIO_EXPORT Group {
     Io io_;
     detail::GroupCore* core_;
 };
+
+/// Cancels every member of `group` and waits for them, as `group.cancel()` does, as an
+/// awaitable: `co_await corio::cancel(group)` in a coroutine, `corio::cancel(group).await()` in
+/// plain code.
+class [[nodiscard]] CancelGroupOperation {
+  public:
+    explicit CancelGroupOperation(Group& g) noexcept : group_(g), wait_(g) {}
+
+    void await() { group_.cancel(); }
+    bool await_ready() {
+        group_.request_cancel();
+        return wait_.await_ready();
+    }
+    bool await_suspend(std::coroutine_handle<> h) { return wait_.await_suspend(h); }
+    void await_resume() { wait_.await_resume(); }
+
+  private:
+    Group& group_;
+    Group::WaitOperation wait_;
+};
+
+inline CancelGroupOperation cancel(Group& group) noexcept { return CancelGroupOperation(group); }
 
 }  // namespace corio

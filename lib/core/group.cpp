@@ -161,14 +161,18 @@ Group::~Group() {
 
 void Group::wait() {
     if (detail::thread_state().executor != nullptr)
-        detail::abort_blocking_in_coroutine("Group::wait");
+        detail::abort_blocking_in_coroutine("Group::wait (in a coroutine: co_await group)");
     detail::GroupWaitOperation(*core_).await();
     rethrow_first_error();
 }
 
 void Group::cancel() {
+    if (detail::thread_state().executor != nullptr)
+        detail::abort_blocking_in_coroutine(
+            "Group::cancel (in a coroutine: co_await corio::cancel(group))");
     request_cancel();
-    wait();
+    detail::GroupWaitOperation(*core_).await();
+    rethrow_first_error();
 }
 
 void Group::request_cancel() noexcept { detail::group_request_cancel(*core_); }

@@ -42,6 +42,37 @@ TEST(DeathTest, APlainFutureAwaitInsideACoroutineAborts) {
         "inside a coroutine");
 }
 
+corio::Task<void> cancels_future_the_wrong_way(corio::Io io) {
+    auto f = io.concurrent([io] { io.sleep(1h).await(); });
+    f.cancel();
+    co_return;
+}
+
+corio::Task<void> cancels_group_the_wrong_way(corio::Io io) {
+    corio::Group g(io);
+    g.concurrent([io] { io.sleep(1h).await(); });
+    g.cancel();
+    co_return;
+}
+
+TEST(DeathTest, APlainCancelInsideACoroutineAbortsNamingTheAwaitable) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            corio::Threaded pool;
+            corio::Io io = pool.io();
+            io.concurrent(cancels_future_the_wrong_way, io).await();
+        },
+        "Future::cancel \\(in a coroutine: co_await corio::cancel\\(future\\)\\)");
+    EXPECT_DEATH(
+        {
+            corio::Threaded pool;
+            corio::Io io = pool.io();
+            io.concurrent(cancels_group_the_wrong_way, io).await();
+        },
+        "Group::cancel \\(in a coroutine: co_await corio::cancel\\(group\\)\\)");
+}
+
 TEST(DeathTest, DestroyingABackendWithALiveFutureAbortsWithAList) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     EXPECT_DEATH(
