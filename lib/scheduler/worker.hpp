@@ -140,9 +140,14 @@ class Worker : public Executor {
         return !local_.empty() || inbox_.load(std::memory_order_acquire) != nullptr ||
                has_unstarted_here() || stops_.pending();
     }
-    /// Any thread: `source` (of a task of this backend) was stopped; this worker looks for its
-    /// waits on it at its next turn.
+    /// Any thread: `source` (of a task of this backend) was stopped. On this worker's own
+    /// thread the callbacks of its waits on it run at once, as a callback registered on the
+    /// source would; from another thread the worker looks for them at its next turn.
     void report_stopped(const inplace_stop_source& source) noexcept {
+        if (t_worker == this) {
+            stops_.waits().run_stopped(&source);
+            return;
+        }
         // Asleep with no routed wait, it has nothing to cancel: the report waits for its next
         // turn (a wait linked then checks the stop flag itself).
         if (stops_.report(source) && sleeping_.load(std::memory_order_seq_cst) &&

@@ -145,6 +145,10 @@ io_uring_sqe* RingWorker::get_sqe_after_submit() noexcept {
 }
 
 void RingWorker::request_cancel(std::uint64_t user_data) noexcept {
+    if (Worker::current() == this) {  // its own ring: the cancel goes with the next submit
+        prep_cancel(user_data);
+        return;
+    }
     {
         std::lock_guard lock(cancel_mutex_);
         try {
@@ -303,11 +307,13 @@ void RingWorker::issue_cancels() noexcept {
         batch.swap(cancels_);
         has_cancels_.store(false, std::memory_order_relaxed);
     }
-    for (std::uint64_t ud : batch) {
-        io_uring_sqe* sqe = get_sqe();
-        io_uring_prep_cancel64(sqe, ud, 0);
-        io_uring_sqe_set_data64(sqe, cancel_tag);
-    }
+    for (std::uint64_t ud : batch) prep_cancel(ud);
+}
+
+void RingWorker::prep_cancel(std::uint64_t user_data) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, user_data, 0);
+    io_uring_sqe_set_data64(sqe, cancel_tag);
 }
 
 void RingWorker::arm_wake_read() noexcept {

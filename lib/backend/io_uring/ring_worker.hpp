@@ -126,7 +126,9 @@ class RingWorker final : public Worker {
     }
     /// An operation was prepared: its completion is awaited.
     void note_submitted() noexcept { ++inflight_; }
-    /// Cancels the operation with this user_data on this ring; from any thread.
+    /// Cancels the operation with this user_data on this ring; from any thread. On the owner's
+    /// thread the ASYNC_CANCEL is queued at once, behind the operation's own SQE; another
+    /// thread's request is queued here and issued before the owner's next wait.
     void request_cancel(std::uint64_t user_data) noexcept;
     /// The provided-buffer ring of recv_lend, registered at the first call; nullptr when the
     /// kernel refuses it (recv_lend then lends heap buffers).
@@ -173,6 +175,7 @@ class RingWorker final : public Worker {
     io_uring_sqe* get_sqe_after_submit() noexcept;
     void arm_wake_read() noexcept;
     void issue_cancels() noexcept;
+    void prep_cancel(std::uint64_t user_data) noexcept;
     void reap() noexcept;
     void enter(bool block) noexcept;
 
