@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <iosfwd>
 #include <mutex>
@@ -133,6 +134,9 @@ class CORIO_EXPORT Backend {
     void set_stop_router(detail::StopRouter* r) noexcept { stop_router_ = r; }
     /// Orphans not reaped yet; a backend's destructor runs its tasks until this is zero.
     [[nodiscard]] std::size_t orphans() const noexcept;
+    /// Blocks until every orphan was reaped (by threads that run the tasks: not for a backend
+    /// whose loop the caller drives).
+    void wait_for_orphans() const noexcept;
     /// Aborts with a list of tasks when a Future or Group still refers to this backend; a
     /// backend's destructor calls it once its orphans are reaped.
     void check_unreferenced() noexcept;
@@ -150,7 +154,9 @@ class CORIO_EXPORT Backend {
 
     detail::StopRouter* stop_router_ = nullptr;
     RegistryShard shards_[registry_shards];
-    std::atomic<std::size_t> orphan_count_{0};
+    mutable std::mutex orphan_mutex_;
+    mutable std::condition_variable orphans_reaped_;
+    std::size_t orphan_count_ = 0;  // under orphan_mutex_
     std::atomic<std::size_t> groups_{0};
 };
 

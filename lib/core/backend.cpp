@@ -111,7 +111,10 @@ void Backend::unregister_task(detail::TaskHeader& t) noexcept {
 }
 
 void Backend::adopt_orphan(detail::TaskHeader& t) noexcept {
-    orphan_count_.fetch_add(1, std::memory_order_relaxed);
+    {
+        std::lock_guard lock(orphan_mutex_);
+        ++orphan_count_;
+    }
     const std::uint32_t prev =
         t.completion.fetch_or(detail::TaskHeader::detached_bit, std::memory_order_acq_rel);
     if ((prev & detail::TaskHeader::done_bit) != 0) orphan_finished(t);
@@ -119,19 +122,29 @@ void Backend::adopt_orphan(detail::TaskHeader& t) noexcept {
 
 void Backend::orphan_finished(detail::TaskHeader& t) noexcept {
     t.vtable->destroy(&t);
-    orphan_count_.fetch_sub(1, std::memory_order_acq_rel);
+    orphan_group_member_finished();
 }
 
 void Backend::orphan_group_members(std::size_t n) noexcept {
-    orphan_count_.fetch_add(n, std::memory_order_relaxed);
+    std::lock_guard lock(orphan_mutex_);
+    orphan_count_ += n;
 }
 
 void Backend::orphan_group_member_finished() noexcept {
-    orphan_count_.fetch_sub(1, std::memory_order_acq_rel);
+    // Notified under the lock: a destructor that saw the count reach zero may free the
+    // backend as soon as it has the lock again.
+    std::lock_guard lock(orphan_mutex_);
+    if (--orphan_count_ == 0) orphans_reaped_.notify_all();
 }
 
 std::size_t Backend::orphans() const noexcept {
-    return orphan_count_.load(std::memory_order_acquire);
+    std::lock_guard lock(orphan_mutex_);
+    return orphan_count_;
+}
+
+void Backend::wait_for_orphans() const noexcept {
+    std::unique_lock lock(orphan_mutex_);
+    orphans_reaped_.wait(lock, [this] { return orphan_count_ == 0; });
 }
 
 std::size_t Backend::live_tasks() const noexcept {

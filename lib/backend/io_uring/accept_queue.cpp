@@ -113,6 +113,7 @@ void AcceptQueue::ArmNode::run_it(Runnable* r) noexcept {
 void AcceptQueue::arm_posted() noexcept {
     std::unique_lock lock(all_->mutex);
     arm_posted_ = false;
+    all_->note_disarmed();
     if (closing_) {
         if (armed_) return;  // its final CQE frees it
         unlink_from_all();
@@ -156,6 +157,7 @@ void AcceptQueue::on_cqe(RingCompletion* c, int res, unsigned flags) noexcept {
     bool done = false;
     if (!more) {
         q->armed_ = false;
+        q->all_->note_disarmed();
         q->stopping_ = false;
         if (q->closing_) {
             done = !q->arm_posted_;
@@ -286,6 +288,7 @@ void AcceptQueues::quiesce() noexcept {
     std::vector<std::pair<RingWorker*, std::uint64_t>> cancels;
     {
         std::lock_guard lock(mutex);
+        quiescing = true;
         for (AcceptQueue* q = head; q != nullptr; q = q->next_) {
             q->quiesced_ = true;
             if (q->armed_ && !q->closing_) {
@@ -303,9 +306,18 @@ void AcceptQueues::quiesce() noexcept {
 
 bool AcceptQueues::draining() noexcept {
     std::lock_guard lock(mutex);
-    for (AcceptQueue* q = head; q != nullptr; q = q->next_)
+    return draining_locked();
+}
+
+bool AcceptQueues::draining_locked() const noexcept {
+    for (const AcceptQueue* q = head; q != nullptr; q = q->next_)
         if (q->armed_ || q->arm_posted_) return true;
     return false;
+}
+
+void AcceptQueues::wait_drained() noexcept {
+    std::unique_lock lock(mutex);
+    drained.wait(lock, [this] { return !draining_locked(); });
 }
 
 void AcceptQueues::orphan_all() noexcept {

@@ -12,6 +12,7 @@
 #include <corio/detail/io_request.hpp>
 #include <corio/io_uring.hpp>
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -34,12 +35,21 @@ struct AcceptWaiter {
 struct AcceptQueues {
     std::mutex mutex;
     AcceptQueue* head = nullptr;
+    bool quiescing = false;             // under the mutex: set by quiesce
+    std::condition_variable drained;    // a queue's accept left its ring while quiescing
 
     /// The backend is going, its tasks ended: no queue arms again, and the armed ones are
     /// cancelled (their connections are then reset by orphan_all).
     void quiesce() noexcept;
     /// Whether a queue's multishot accept is still in a ring (or about to be).
     [[nodiscard]] bool draining() noexcept;
+    [[nodiscard]] bool draining_locked() const noexcept;
+    /// Blocks until none is (the workers run meanwhile, and reap the final CQEs).
+    void wait_drained() noexcept;
+    /// Under the mutex: a queue's accept left its ring, or its posted arming was taken.
+    void note_disarmed() noexcept {
+        if (quiescing) drained.notify_all();
+    }
     /// After the backend's rings are gone: frees the queues whose listeners closed and leaves
     /// the others, with no ring, to their listeners.
     void orphan_all() noexcept;

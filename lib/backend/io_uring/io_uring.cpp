@@ -365,9 +365,9 @@ IoUring::~IoUring() {
         impl.accept_queues.orphan_all();
         return;
     }
-    while (orphans() != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    wait_for_orphans();
     impl.accept_queues.quiesce();
-    while (impl.accept_queues.draining()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    impl.accept_queues.wait_drained();
     check_unreferenced();
     for (auto& w : impl.workers) w->request_stop();
     for (auto& w : impl.workers)

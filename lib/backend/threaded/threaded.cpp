@@ -295,7 +295,7 @@ Threaded::Threaded(Options options) : impl_(std::make_unique<Impl>(*this, option
 }
 
 Threaded::~Threaded() {
-    while (orphans() != 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    wait_for_orphans();
     check_unreferenced();
     {
         std::unique_lock lock(impl_->mutex);
