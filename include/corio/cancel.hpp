@@ -33,93 +33,19 @@ struct StopCallbackBase {
     std::atomic<bool> callback_completed{false};
 };
 
-class RoutedWaits;
-class StopRouter;
+class RoutedWaits;  // a scheduler worker's index of its routed waits (in the library)
+class StopRouter;   // routes a backend's stop requests to its workers (in the library)
+class Worker;       // a scheduler worker
 
-/// A wait whose cancellation the scheduler worker that runs it delivers, instead of a callback
-/// registered on the stop source (no lock and no atomic read-modify-write per wait). Indexed
-/// by its worker under its source, touched only on that worker's thread.
+/// The storage of a wait whose cancellation the scheduler worker that runs it delivers,
+/// instead of a callback registered on the stop source (no lock and no atomic
+/// read-modify-write per wait): a node of that worker's index, touched only on its thread.
 struct RoutedWait {
     StopCallbackBase* callback = nullptr;  // run on the worker once the source is stopped
     const inplace_stop_source* source = nullptr;
     RoutedWaits* list = nullptr;  // the worker's index that holds it; null once unlinked
     RoutedWait* next = nullptr;
     RoutedWait* prev = nullptr;
-};
-
-/// A scheduler worker's routed waits, by source: a hash index of chains, owner thread only.
-/// Adding and removing are inline (the path of every wait on a worker); the rest is in the
-/// library.
-class RoutedWaits {
-  public:
-    CORIO_EXPORT explicit RoutedWaits(StopRouter* router);
-    CORIO_EXPORT ~RoutedWaits();
-    RoutedWaits(const RoutedWaits&) = delete;
-    RoutedWaits& operator=(const RoutedWaits&) = delete;
-
-    /// The router whose sources' waits this index takes.
-    [[nodiscard]] StopRouter* router() const noexcept { return router_; }
-    /// Indexes `w` (callback and source set); false when the index cannot grow (no memory).
-    bool add(RoutedWait& w) noexcept {
-        if (size_ > mask_ || (size_ * 8 < mask_ && mask_ >= min_shrink_mask)) [[unlikely]] {
-            if (!resize()) return false;
-        }
-        RoutedWait*& head = buckets_[bucket_of(w.source)];
-        w.prev = nullptr;
-        w.next = head;
-        if (head != nullptr) head->prev = &w;
-        head = &w;
-        w.list = this;
-        ++size_;
-        return true;
-    }
-    void remove(RoutedWait& w) noexcept {
-        if (w.prev != nullptr)
-            w.prev->next = w.next;
-        else
-            buckets_[bucket_of(w.source)] = w.next;
-        if (w.next != nullptr) w.next->prev = w.prev;
-        w.list = nullptr;
-        --size_;
-    }
-    /// Unlinks the waits on `source` if it was stopped, and runs their callbacks. `source` is
-    /// only compared until a wait on it is found: it may be gone.
-    CORIO_EXPORT void run_stopped(const inplace_stop_source* source) noexcept;
-    /// The same for every wait whose source was stopped.
-    CORIO_EXPORT void run_all_stopped() noexcept;
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
-    [[nodiscard]] std::size_t buckets() const noexcept { return mask_ + 1; }
-
-  private:
-    [[nodiscard]] std::size_t bucket_of(const inplace_stop_source* s) const noexcept {
-        return static_cast<std::size_t>(
-            (reinterpret_cast<std::uintptr_t>(s) * 0x9e3779b97f4a7c15ULL) >> shift_);
-    }
-    /// Doubles the buckets when full, or shrinks them to fit after a storm of waits ended (so
-    /// a scan of every wait stays proportional to the waits); false if it could not allocate.
-    CORIO_EXPORT bool resize() noexcept;
-    static constexpr std::size_t min_shrink_mask = 1023;
-
-    StopRouter* router_;
-    RoutedWait** buckets_ = nullptr;
-    std::size_t mask_ = 0;  // bucket count - 1
-    std::size_t size_ = 0;
-    unsigned shift_ = 0;    // 64 - log2(bucket count)
-};
-
-/// Routes the cancellation of waits on the sources of one backend's tasks through its
-/// workers. A source that has one (set before the source is shared, and outlived by it) tells
-/// it of every stop request; the workers look the stopped source up among their waits at
-/// their next turn and run the callbacks of those waits there.
-class StopRouter {
-  public:
-    /// `source` was stopped (any thread; `source` may be gone once this returns). Only waits
-    /// of the task that owns the source are routed, so the worker that started the task
-    /// (`route_hint`) is the only one that can hold them; with no hint, every worker is told.
-    virtual void stop_requested(const inplace_stop_source& source) noexcept = 0;
-
-  protected:
-    ~StopRouter() = default;
 };
 }  // namespace detail
 
@@ -148,14 +74,15 @@ class CORIO_EXPORT inplace_stop_source {
     /// memory may be freed as soon as this returns.
     void remove_callback(detail::StopCallbackBase* cb) noexcept;
 
-    /// Routes the cancellation of waits on this source through `r` (see detail::StopRouter).
-    /// Only before the source is shared with another thread.
+    // For the runtime: the cancellation of waits on this source may be routed through the
+    // workers of its task's backend (set before the source is shared with another thread),
+    // and the worker that started the task is where its waits run (set once, by that worker).
     void set_router(detail::StopRouter* r) noexcept { router_ = r; }
     [[nodiscard]] detail::StopRouter* router() const noexcept { return router_; }
-    /// The router's hint of where waits on this source run (the worker that started the
-    /// task), or nullptr. Set once, by that worker.
-    void set_route_hint(void* hint) noexcept { route_hint_.store(hint, std::memory_order_release); }
-    [[nodiscard]] void* route_hint() const noexcept {
+    void set_route_hint(detail::Worker* w) noexcept {
+        route_hint_.store(w, std::memory_order_release);
+    }
+    [[nodiscard]] detail::Worker* route_hint() const noexcept {
         return route_hint_.load(std::memory_order_acquire);
     }
 
@@ -170,7 +97,7 @@ class CORIO_EXPORT inplace_stop_source {
     std::atomic<std::uint8_t> state_{0};
     detail::StopCallbackBase* callbacks_ = nullptr;
     detail::StopRouter* router_ = nullptr;
-    std::atomic<void*> route_hint_{nullptr};
+    std::atomic<detail::Worker*> route_hint_{nullptr};
     std::thread::id notifying_thread_;
 };
 

@@ -75,7 +75,7 @@ class FutureWaitOperation : public Operation<FutureWaitOperation> {
     /// The task was started on the waiter's worker (the route hint a worker gives the tasks it
     /// starts, which never leave it), so it ends there. `ts.task`, the waiter, runs there too.
     [[nodiscard]] bool completes_here(const ThreadState& ts) const noexcept {
-        const void* here = ts.task->stop.route_hint();
+        const Worker* here = ts.task->stop.route_hint();
         return here != nullptr && ts.routed != nullptr && task_->stop.route_hint() == here;
     }
     WaitInfo wait_info() const noexcept { return {WaitKind::future, -1, {}}; }

@@ -2,6 +2,7 @@
 // inplace_stop_source: a spin-locked intrusive list of callbacks, run by the thread that requests
 // stop; a callback removed while it runs on another thread is waited for.
 #include "core/internal.hpp"
+#include "core/routed_waits.hpp"
 
 #include <corio/cancel.hpp>
 

@@ -18,6 +18,17 @@
 #error "public API tests must not see internal headers"
 #endif
 
+namespace {
+template <class T>
+concept complete = requires { sizeof(T); };
+}  // namespace
+
+// The scheduler's types are only named (pointers in the runtime's state), never defined, so
+// changing them changes no public layout.
+static_assert(!complete<corio::detail::RoutedWaits>);
+static_assert(!complete<corio::detail::StopRouter>);
+static_assert(!complete<corio::detail::Worker>);
+
 TEST(PublicApi, IoIsOneWordAndCopyable) {
     static_assert(sizeof(corio::Io) <= 2 * sizeof(void*));
     static_assert(std::is_trivially_copyable_v<corio::Io>);

@@ -26,10 +26,14 @@
 //                                waiter, a task started on that worker), so the state needs no
 //                                read-modify-write
 //
-// A wait on a scheduler worker bound to its task's own token is routed (see StopRouter): the
-// worker runs the stop callback when it finds the source stopped, instead of a callback being
-// registered on the source. When the completion also comes on that thread, the wait touches
-// no lock and no atomic read-modify-write from start to end.
+// A wait on a scheduler worker bound to its task's own token is routed: the worker runs the
+// stop callback when it finds the source stopped, instead of a callback being registered on
+// the source. When the completion also comes on that thread, the wait touches no lock and no
+// atomic read-modify-write from start to end.
+//
+// What does not depend on Derived (starting and ending a wait, routing, parking) is
+// OperationBase, compiled in the library; Derived's hooks reach it through one static table
+// per operation type.
 #pragma once
 
 #include <corio/cancel.hpp>
@@ -45,64 +49,40 @@ namespace corio::detail {
 
 enum class Status : std::uint8_t { pending, ok, canceled };
 
-template <class Derived>
-class Operation {
+/// The part of every operation that does not depend on its type (see above).
+class CORIO_EXPORT OperationBase {
   public:
-    /// Whether a cancellation of the waiter is forwarded (to a child task) while the wait goes
-    /// on, instead of ending the wait.
-    static constexpr bool forwards_cancel = false;
-
-    Operation() noexcept = default;
-    Operation(const Operation&) = delete;
-    Operation& operator=(const Operation&) = delete;
-
-    /// Binds the operation to `token` instead of the current task's (per-operation
-    /// cancellation: with_timeout, select). A default token makes the wait uncancellable.
-    Derived& bind(stop_token token) noexcept {
-        token_ = token;
-        bound_ = true;
-        return derived();
-    }
-
-    /// Waits in plain code: suspends the fiber or blocks the thread (never a coroutine's worker).
-    decltype(auto) await() {
-        if (!derived().try_now()) {
-            ThreadState& ts = thread_state();
-            if (ts.executor != nullptr) abort_blocking_in_coroutine(wait_name());
-            waker_.parker = ts.parker;
-            if (begin_wait(ts)) {
-                if (local_) {
-                    while ((bits_.load(std::memory_order_relaxed) & done_bit) == 0)
-                        ts.parker->park_local();
-                } else {
-                    while ((bits_.load(std::memory_order_acquire) & done_bit) == 0)
-                        ts.parker->park();
-                }
-            }
-            end_wait();
-        }
-        return derived().take_result();
-    }
-
-    // The coroutine interface: `co_await op` in a Task. Resumes on the executor that ran the
-    // coroutine when it suspended.
-    bool await_ready() { return derived().try_now(); }
-    bool await_suspend(std::coroutine_handle<> h) {
-        ThreadState& ts = thread_state();
-        resumption_.handle = h;
-        resumption_.task = ts.task;
-        resumption_.executor = ts.executor;
-        waker_.resumption = &resumption_;
-        return begin_wait(ts);
-    }
-    decltype(auto) await_resume() {
-        end_wait();
-        return derived().take_result();
-    }
+    OperationBase(const OperationBase&) = delete;
+    OperationBase& operator=(const OperationBase&) = delete;
 
     [[nodiscard]] Status status() const noexcept { return status_; }
 
   protected:
+    /// Derived's part, as plain functions over the base.
+    struct Hooks {
+        void (*arm)(OperationBase& op, const ThreadState& ts);
+        void (*try_cancel)(OperationBase& op) noexcept;
+        bool (*completes_here)(const OperationBase& op, const ThreadState& ts) noexcept;
+        WaitInfo (*wait_info)(const OperationBase& op) noexcept;
+        bool forwards_cancel;
+    };
+
+    explicit OperationBase(const Hooks& hooks) noexcept : hooks_(&hooks) {}
+    ~OperationBase() = default;
+
+    void bind_token(stop_token token) noexcept {
+        token_ = token;
+        bound_ = true;
+    }
+    /// Waits in plain code: begins the wait, parks until it is complete, ends it. Aborts
+    /// inside a coroutine (it would block the worker).
+    void wait_plain();
+    /// From await_suspend: records the coroutine to resume and begins the wait; false when it
+    /// completed meanwhile (the coroutine goes on at once).
+    bool suspend(std::coroutine_handle<> h);
+    /// From await_resume: takes the stop callback back and clears the task's wait.
+    void end_wait() noexcept;
+
     /// Completes the operation; called exactly once, by the winner of the completion race.
     void complete(Status s) noexcept {
         status_ = s;
@@ -120,8 +100,6 @@ class Operation {
         if (status_ == Status::canceled) throw Canceled();
     }
 
-    Derived& derived() noexcept { return static_cast<Derived&>(*this); }
-
     /// The token the wait would be bound to if it started now (for an operation that runs at
     /// once in try_now and must still be interruptible).
     [[nodiscard]] stop_token wait_token() const noexcept {
@@ -133,110 +111,18 @@ class Operation {
     static constexpr std::uint8_t cancel_bit = 2;
     static constexpr std::uint8_t done_bit = 4;
 
-    const char* wait_name() const noexcept { return to_string(derived_const().wait_info().kind); }
-    const Derived& derived_const() const noexcept { return static_cast<const Derived&>(*this); }
-
     /// Returns true when the caller must wait for complete().
-    bool begin_wait(const ThreadState& ts) {
-        TaskHeader* const task = ts.task;
-        if (!bound_) token_ = wait_token_of(*task);
-        if (!Derived::forwards_cancel && token_.stop_requested()) {
-            status_ = Status::canceled;
-            return false;
-        }
-        task_ = task;
-        if (token_.stop_possible()) {
-            inplace_stop_source* source = token_.source();
-            RoutedWaits* waits = ts.routed;
-            routed_.callback = &callback_;
-            routed_.source = source;
-            // The task's own source, on a worker of the backend that routes it: routed. (Its
-            // waits then all run on the worker that started the task, which the router
-            // reports to first.)
-            if (waits != nullptr && source == &task->stop && source->router() != nullptr &&
-                source->router() == waits->router() && waits->add(routed_)) {
-                // Stopped from now on, the worker finds it and runs the callback; stopped
-                // already (the worker may have looked before it was indexed), it runs here.
-                if (source->stop_requested()) {
-                    waits->remove(routed_);
-                    on_stop(&callback_);
-                }
-            } else {
-                registered_ = token_.source()->try_add_callback(&callback_);
-            }
-        }
-        try {
-            if constexpr (requires(Derived& d) { d.arm(ts); })
-                derived().arm(ts);
-            else
-                derived().arm();
-        } catch (...) {
-            unregister();  // nothing may point at this operation once the exception leaves
-            throw;
-        }
-        // Everything that touches the state from now on runs on this thread: plain loads and
-        // stores are enough.
-        if constexpr (requires(const Derived& d) { d.completes_here(ts); }) {
-            if (!registered_ && derived_const().completes_here(ts)) local_ = true;
-        }
-        // Published once registered (a waiter seen as parked on a mutex is in its queue), and
-        // before the armed bit, after which a resumed waiter may own this memory again.
-        task_->set_waiting(derived().wait_info());
-        std::uint8_t s = bits_.load(std::memory_order_acquire);
-        bool cancel_tried = false;
-        for (;;) {
-            if ((s & done_bit) != 0) return false;
-            if ((s & cancel_bit) != 0 && !cancel_tried) {
-                cancel_tried = true;
-                derived().try_cancel();
-                s = bits_.load(std::memory_order_acquire);
-                continue;
-            }
-            if (local_) {
-                bits_.store(s | armed_bit, std::memory_order_relaxed);
-                return true;
-            }
-            if (bits_.compare_exchange_weak(s, s | armed_bit, std::memory_order_acq_rel,
-                                            std::memory_order_acquire))
-                return true;
-        }
-    }
-
+    bool begin_wait(const ThreadState& ts);
     /// Takes the stop callback out of the worker's index or the source, whichever has it.
-    void unregister() noexcept {
-        if (routed_.list != nullptr) routed_.list->remove(routed_);  // unless the worker ran it
-        if (registered_) {
-            token_.source()->remove_callback(&callback_);  // waits for a callback running now
-            registered_ = false;
-        }
-        local_ = false;  // after: a registered callback reads it
-    }
-
-    void end_wait() noexcept {
-        unregister();
-        if (task_ != nullptr) {
-            task_->clear_waiting();
-            task_ = nullptr;
-        }
-    }
-
-    static void on_stop(StopCallbackBase* cb) noexcept {
-        auto* self = static_cast<Callback*>(cb)->op;
-        if (self->local_) {
-            const std::uint8_t b = self->bits_.load(std::memory_order_relaxed);
-            self->bits_.store(b | cancel_bit, std::memory_order_relaxed);
-            if ((b & armed_bit) != 0) self->derived().try_cancel();
-            return;
-        }
-        if ((self->bits_.fetch_or(cancel_bit, std::memory_order_acq_rel) & armed_bit) != 0)
-            self->derived().try_cancel();
-    }
+    void unregister() noexcept;
+    static void on_stop(StopCallbackBase* cb) noexcept;
 
     struct Callback : StopCallbackBase {
-        explicit Callback(Operation* o) noexcept : StopCallbackBase(&on_stop), op(o) {}
-        Operation* op;
+        explicit Callback(OperationBase* o) noexcept : StopCallbackBase(&on_stop), op(o) {}
+        OperationBase* op;
     };
 
+    const Hooks* hooks_;
     std::atomic<std::uint8_t> bits_{0};
     Status status_ = Status::pending;
     bool bound_ = false;
@@ -248,6 +134,64 @@ class Operation {
     Resumption resumption_;
     Callback callback_{this};
     RoutedWait routed_;
+};
+
+template <class Derived>
+class Operation : public OperationBase {
+  public:
+    /// Whether a cancellation of the waiter is forwarded (to a child task) while the wait goes
+    /// on, instead of ending the wait.
+    static constexpr bool forwards_cancel = false;
+
+    Operation() noexcept : OperationBase(hooks) {}
+
+    /// Binds the operation to `token` instead of the current task's (per-operation
+    /// cancellation: with_timeout, select). A default token makes the wait uncancellable.
+    Derived& bind(stop_token token) noexcept {
+        bind_token(token);
+        return derived();
+    }
+
+    /// Waits in plain code: suspends the fiber or blocks the thread (never a coroutine's worker).
+    decltype(auto) await() {
+        if (!derived().try_now()) wait_plain();
+        return derived().take_result();
+    }
+
+    // The coroutine interface: `co_await op` in a Task. Resumes on the executor that ran the
+    // coroutine when it suspended.
+    bool await_ready() { return derived().try_now(); }
+    bool await_suspend(std::coroutine_handle<> h) { return suspend(h); }
+    decltype(auto) await_resume() {
+        end_wait();
+        return derived().take_result();
+    }
+
+  protected:
+    Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+
+  private:
+    static Derived& of(OperationBase& op) noexcept { return static_cast<Derived&>(op); }
+    static const Derived& of(const OperationBase& op) noexcept {
+        return static_cast<const Derived&>(op);
+    }
+    static void arm_hook(OperationBase& op, const ThreadState& ts) {
+        if constexpr (requires(Derived& d) { d.arm(ts); })
+            of(op).arm(ts);
+        else
+            of(op).arm();
+    }
+    static void try_cancel_hook(OperationBase& op) noexcept { of(op).try_cancel(); }
+    static bool completes_here_hook(const OperationBase& op, const ThreadState& ts) noexcept {
+        if constexpr (requires(const Derived& d) { d.completes_here(ts); })
+            return of(op).completes_here(ts);
+        else
+            return false;
+    }
+    static WaitInfo wait_info_hook(const OperationBase& op) noexcept { return of(op).wait_info(); }
+
+    static constexpr Hooks hooks{&arm_hook, &try_cancel_hook, &completes_here_hook,
+                                 &wait_info_hook, Derived::forwards_cancel};
 };
 
 }  // namespace corio::detail

@@ -75,8 +75,8 @@ struct IoUring::Impl final : detail::RingHost {
             // A task a worker started waits only there. One that has not started (or runs
             // inline on some worker's thread) may wait on any: each looks the source up in its
             // own index.
-            if (void* hint = source.route_hint()) {
-                static_cast<detail::Worker*>(hint)->report_stopped(source);
+            if (detail::Worker* hint = source.route_hint()) {
+                hint->report_stopped(source);
                 return;
             }
             for (auto& w : impl_.workers) w->report_stopped(source);
