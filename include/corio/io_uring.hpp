@@ -109,7 +109,12 @@ class CORIO_EXPORT IoUring final : public Backend {
     void add_timer(detail::TimerNode& node) override;
     bool cancel_timer(detail::TimerNode& node) noexcept override;
     void yield_plain() override;
-    std::string schedule_failure() const override;
+    void yield_coroutine(detail::Resumption& r) noexcept override;
+    [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept override;
+    [[nodiscard]] std::chrono::system_clock::time_point now_system() const noexcept override;
+    /// 0: no blocking system call is made on a worker.
+    [[nodiscard]] int interrupt_signal() const noexcept override;
+    [[nodiscard]] std::string schedule_failure() const override;
     /// A Threaded pool started at the first `io.blocking`.
     Backend& blocking_backend() override;
     /// On the blocking-offload pool.
@@ -118,6 +123,7 @@ class CORIO_EXPORT IoUring final : public Backend {
     bool io_now(detail::IoRequest& r, stop_token token) override;
     void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
     void io_cancel(detail::IoRequest& r) noexcept override;
+    [[nodiscard]] int socket_fault() noexcept override;
 
     struct Impl;
 

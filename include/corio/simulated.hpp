@@ -138,6 +138,15 @@ class CORIO_EXPORT Simulated final : public Backend {
     bool cancel_timer(detail::TimerNode& node) noexcept override;
     void yield_plain() override;
     void yield_coroutine(detail::Resumption& r) noexcept override;
+    /// Never: a task that has not started is the scheduler's to run.
+    bool try_claim(detail::TaskHeader& t) noexcept override;
+    /// Itself: blocking functions run as tasks, one at a time.
+    Backend& blocking_backend() override;
+    /// False: the caller runs the job itself (no thread of its own).
+    bool run_detached(detail::Runnable& job) noexcept override;
+    [[nodiscard]] std::string schedule_failure() const override;
+    /// 0: it makes no blocking system call that needs interrupting.
+    [[nodiscard]] int interrupt_signal() const noexcept override;
     /// Each call is made without blocking; one that would block waits, as a simulated wait,
     /// until its descriptor is ready (checked whenever the scheduler picks the next task).
     bool io_now(detail::IoRequest& r, stop_token token) override;

@@ -62,13 +62,20 @@ class CORIO_EXPORT Threaded final : public Backend {
     void add_timer(detail::TimerNode& node) override;
     bool cancel_timer(detail::TimerNode& node) noexcept override;
     void yield_plain() override;
-    int interrupt_signal() const noexcept override;
+    void yield_coroutine(detail::Resumption& r) noexcept override;
+    [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept override;
+    [[nodiscard]] std::chrono::system_clock::time_point now_system() const noexcept override;
+    [[nodiscard]] int interrupt_signal() const noexcept override;
+    /// Itself: its tasks have threads of their own.
+    Backend& blocking_backend() override;
+    [[nodiscard]] std::string schedule_failure() const override;
     /// Plain callers make the calls themselves, interruptibly; a coroutine's calls run on a
     /// pool thread of their own (as a task would), so its thread never blocks.
     bool io_now(detail::IoRequest& r, stop_token token) override;
     void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
     void io_cancel(detail::IoRequest& r) noexcept override;
     bool run_detached(detail::Runnable& job) noexcept override;
+    [[nodiscard]] int socket_fault() noexcept override;
 
     struct Impl;
 

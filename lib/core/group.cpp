@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Group: membership, the error policies, and the hand-off of dropped groups to the backend.
 #include "core/internal.hpp"
+#include "core/registry.hpp"
 
 #include <corio/group.hpp>
 
@@ -94,7 +95,7 @@ void group_member_finished(TaskHeader* t) noexcept {
             free_core = core.detached;
         }
     }
-    if (was_orphan) backend->orphan_group_member_finished();
+    if (was_orphan) backend->registry().orphan_group_member_finished();
     if (free_core) {
         delete &core;
         return;
@@ -134,7 +135,7 @@ void GroupWaitOperation::take_result() const {
 Group::Group(Io io, Policy policy) : io_(io), core_(new detail::GroupCore) {
     core_->backend = &io.backend();
     core_->isolate = policy == Policy::isolate;
-    core_->backend->add_group();
+    core_->backend->registry().add_group();
 }
 
 Group::~Group() {
@@ -148,7 +149,7 @@ Group::~Group() {
             detail::cancel_members_locked(*core_);
             core_->detached = true;
             free_now = core_->count == 0;
-            if (!free_now) backend.orphan_group_members(core_->count);
+            if (!free_now) backend.registry().orphan_group_members(core_->count);
         }
         if (free_now) delete core_;
     } else {
@@ -156,7 +157,7 @@ Group::~Group() {
         detail::GroupWaitOperation(*core_).await();
         delete core_;
     }
-    backend.remove_group();
+    backend.registry().remove_group();
 }
 
 void Group::wait() {

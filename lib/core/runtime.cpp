@@ -2,6 +2,7 @@
 // Thread-local runtime state, task completion hand-off, and the abort for plain waits in
 // coroutines.
 #include "core/internal.hpp"
+#include "core/registry.hpp"
 
 #include <corio/backend.hpp>
 #include <corio/detail/task_header.hpp>
@@ -88,7 +89,7 @@ void finish_task(TaskHeader* t) noexcept {
     else
         prev = t->completion.fetch_or(TaskHeader::done_bit, std::memory_order_acq_rel);
     if ((prev & TaskHeader::detached_bit) != 0)
-        backend->orphan_finished(*t);
+        backend->registry().orphan_finished(*t);
     else if ((prev & TaskHeader::waiter_bit) != 0) {
         Listener* w = t->waiter.load(std::memory_order_acquire);
         w->notify(w);
@@ -124,7 +125,7 @@ bool run_if_unstarted(TaskHeader* t) noexcept {
 void drop_task(TaskHeader* t) noexcept {
     t->stop.request_stop();
     if (thread_state().executor != nullptr) {
-        t->backend->adopt_orphan(*t);
+        t->backend->registry().adopt_orphan(*t);
         return;
     }
     if (t->backend->try_claim(*t)) run_task_here(t);  // already cancelled

@@ -234,28 +234,3 @@ void throw_io_error(const IoRequest& r, int err) {
 }
 
 }  // namespace corio::detail
-
-namespace corio {
-
-bool Backend::io_now(detail::IoRequest& r, stop_token token) {
-    if (token.stop_requested()) {
-        r.res = -ECANCELED;
-        return true;
-    }
-    for (;;) {
-        r.res = detail::perform_call(r);
-        if (r.res == -EINTR) continue;
-        if (r.advance()) return true;
-    }
-}
-
-void Backend::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
-    // io_now performed every request already.
-    std::fprintf(stderr, "corio: %s started on a backend that performs I/O at once\n",
-                 detail::to_string(r.opcode));
-    std::abort();
-}
-
-void Backend::io_cancel(detail::IoRequest& /*r*/) noexcept {}
-
-}  // namespace corio

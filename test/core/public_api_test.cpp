@@ -28,6 +28,7 @@ concept complete = requires { sizeof(T); };
 static_assert(!complete<corio::detail::RoutedWaits>);
 static_assert(!complete<corio::detail::StopRouter>);
 static_assert(!complete<corio::detail::Worker>);
+static_assert(!complete<corio::detail::TaskRegistry>);
 
 TEST(PublicApi, IoIsOneWordAndCopyable) {
     static_assert(sizeof(corio::Io) <= 2 * sizeof(void*));

@@ -43,7 +43,7 @@ struct PlainTask : ResultTask<R> {
     }
     static void destroy(TaskHeader* h) noexcept {
         auto* self = static_cast<PlainTask*>(h);
-        self->backend->unregister_task(*self);
+        unregister_task(*self);
         self->~PlainTask();
         free_task_state(self, sizeof(PlainTask));
     }
@@ -91,7 +91,7 @@ struct CoroutineTask : ResultTask<R> {
     }
     static void destroy(TaskHeader* h) noexcept {
         auto* self = static_cast<CoroutineTask*>(h);
-        self->backend->unregister_task(*self);
+        unregister_task(*self);
         self->~CoroutineTask();
         free_task_state(self, sizeof(CoroutineTask));
     }
@@ -117,7 +117,7 @@ struct Linked final : Base {
 
     static void destroy(TaskHeader* h) noexcept {
         auto* self = static_cast<Linked*>(h);
-        self->backend->unregister_task(*self);
+        unregister_task(*self);
         self->~Linked();
         free_task_state(self, sizeof(Linked));
     }
@@ -151,7 +151,7 @@ State* make_state(Backend& backend, B&&... b) {
     auto* s = new State(std::forward<B>(b)...);
     s->vtable = &State::task_vtable;
     s->backend = &backend;
-    backend.register_task(*s);
+    register_task(backend, *s);
     return s;
 }
 

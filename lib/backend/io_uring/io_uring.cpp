@@ -8,6 +8,7 @@
 // every worker takes from; started fibers and coroutines stay on their worker.
 #include "core/fault.hpp"
 #include "core/internal.hpp"
+#include "core/registry.hpp"
 #include "core/local_loop.hpp"
 #include "core/spawn_limits.hpp"
 #include "backend/io_uring/accept_queue.hpp"
@@ -270,7 +271,7 @@ IoUring::IoUring(Options options) : impl_(std::make_unique<Impl>(*this, options)
         impl_->workers.push_back(std::make_unique<Impl::RingWorker>(
             *impl_, *this, config, impl_->fibers, options.ring_entries, options.lend_buffers,
             options.lend_buffer_size));
-    set_stop_router(&impl_->router);
+    registry().set_stop_router(&impl_->router);
     if (options.threads == 0) return;
 
     impl_->start_workers();
@@ -352,23 +353,23 @@ IoUring::~IoUring() {
                     w.wait(!more);
                 }
             };
-            drive([&] { return orphans() != 0; });
+            drive([&] { return registry().orphans() != 0; });
             impl.accept_queues.quiesce();
             drive([&] { return impl.accept_queues.draining(); });
-            check_unreferenced();
+            registry().check_unreferenced();
             detail::this_thread_parker().set_driver(nullptr);
             w.detach();
         } else {
-            check_unreferenced();
+            registry().check_unreferenced();
         }
         impl.workers.front()->wait_for_foreign_posts();
         impl.accept_queues.orphan_all();
         return;
     }
-    wait_for_orphans();
+    registry().wait_for_orphans();
     impl.accept_queues.quiesce();
     impl.accept_queues.wait_drained();
-    check_unreferenced();
+    registry().check_unreferenced();
     for (auto& w : impl.workers) w->request_stop();
     for (auto& w : impl.workers)
         if (w->thread.joinable()) w->thread.join();
@@ -389,7 +390,7 @@ void IoUring::claim_loop() { impl_->claim(true); }
 void IoUring::run() {
     Impl& impl = *impl_;
     if (impl.options.threads != 0) {
-        while (unfinished_tasks() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        while (registry().unfinished() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         return;
     }
     impl.claim(true);
@@ -402,7 +403,7 @@ void IoUring::run() {
         }
         // Nothing ready: done when every task has ended (futures may still hold their
         // results), else wait for what they wait on.
-        if (unfinished_tasks() == 0) return;
+        if (registry().unfinished() == 0) return;
         w.wait(true);
     }
 }
@@ -455,8 +456,22 @@ bool IoUring::schedule(detail::TaskHeader& t, SpawnKind kind) noexcept {
 
 std::string IoUring::schedule_failure() const {
     if (t_schedule_failure[0] != '\0') return t_schedule_failure;
-    return Backend::schedule_failure();
+    return "no thread or fiber could be started";
 }
+
+void IoUring::yield_coroutine(detail::Resumption& r) noexcept { r.executor->post(&r); }
+
+std::chrono::steady_clock::time_point IoUring::now() const noexcept {
+    return std::chrono::steady_clock::now();
+}
+
+std::chrono::system_clock::time_point IoUring::now_system() const noexcept {
+    return std::chrono::system_clock::now();
+}
+
+int IoUring::interrupt_signal() const noexcept { return 0; }
+
+int IoUring::socket_fault() noexcept { return 0; }
 
 void IoUring::run_inline(detail::TaskHeader& t) { detail::run_inline_here(t); }
 

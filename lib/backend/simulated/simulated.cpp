@@ -9,6 +9,7 @@
 // The faults of Options::faults are drawn from the same generator (io_faults.hpp).
 #include "backend/simulated/io_faults.hpp"
 #include "core/internal.hpp"
+#include "core/registry.hpp"
 #include "core/local_loop.hpp"
 #include "io/io_call.hpp"
 
@@ -331,8 +332,8 @@ Simulated::Simulated(Options options) : impl_(std::make_unique<Impl>(*this, opti
 }
 
 Simulated::~Simulated() {
-    while (orphans() != 0) yield_plain();
-    check_unreferenced();
+    while (registry().orphans() != 0) yield_plain();
+    registry().check_unreferenced();
     for (auto& c : impl_->carriers) {
         c->stop = true;
         c->baton.release();
@@ -439,6 +440,16 @@ void Simulated::io_cancel(detail::IoRequest& r) noexcept {
     r.advance();
     r.finish(r);
 }
+
+bool Simulated::try_claim(detail::TaskHeader& /*t*/) noexcept { return false; }
+
+Backend& Simulated::blocking_backend() { return *this; }
+
+bool Simulated::run_detached(detail::Runnable& /*job*/) noexcept { return false; }
+
+std::string Simulated::schedule_failure() const { return "no task could be started"; }
+
+int Simulated::interrupt_signal() const noexcept { return 0; }
 
 void Simulated::yield_coroutine(detail::Resumption& r) noexcept {
     impl_->clock += Impl::yield_cost;

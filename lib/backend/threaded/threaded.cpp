@@ -12,6 +12,7 @@
 #include "backend/threaded/interrupt.hpp"
 #include "core/fault.hpp"
 #include "core/internal.hpp"
+#include "core/registry.hpp"
 #include "core/local_loop.hpp"
 #include "core/spawn_limits.hpp"
 #include "core/timer_heap.hpp"
@@ -295,8 +296,8 @@ Threaded::Threaded(Options options) : impl_(std::make_unique<Impl>(*this, option
 }
 
 Threaded::~Threaded() {
-    wait_for_orphans();
-    check_unreferenced();
+    registry().wait_for_orphans();
+    registry().check_unreferenced();
     {
         std::unique_lock lock(impl_->mutex);
         impl_->stopping = true;
@@ -391,6 +392,22 @@ void Threaded::yield_plain() { std::this_thread::yield(); }
 int Threaded::interrupt_signal() const noexcept {
     return detail::resolve_interrupt_signal(impl_->options.interrupt_signal);
 }
+
+void Threaded::yield_coroutine(detail::Resumption& r) noexcept { r.executor->post(&r); }
+
+std::chrono::steady_clock::time_point Threaded::now() const noexcept {
+    return std::chrono::steady_clock::now();
+}
+
+std::chrono::system_clock::time_point Threaded::now_system() const noexcept {
+    return std::chrono::system_clock::now();
+}
+
+Backend& Threaded::blocking_backend() { return *this; }
+
+std::string Threaded::schedule_failure() const { return "no thread could be started"; }
+
+int Threaded::socket_fault() noexcept { return 0; }
 
 }  // namespace corio
 
