@@ -143,6 +143,8 @@ class [[nodiscard]] TakeByteOperation final {
         op_.bind(token);
         return *this;
     }
+    /// Where the non-throwing form stores its error (read by with_timeout).
+    [[nodiscard]] std::error_code* error_code_out() const noexcept { return op_.error_code_out(); }
 
   private:
     static std::byte first(std::span<const std::byte> s) noexcept {
