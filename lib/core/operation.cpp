@@ -67,7 +67,8 @@ bool OperationBase::begin_wait(const ThreadState& ts) {
     }
     // Everything that touches the state from now on runs on this thread: plain loads and
     // stores are enough.
-    if (!registered_ && hooks_->completes_here(*this, ts)) local_ = true;
+    if (!registered_ && hooks_->completes_here != nullptr && hooks_->completes_here(*this, ts))
+        local_ = true;
     // Published once registered (a waiter seen as parked on a mutex is in its queue), and
     // before the armed bit, after which a resumed waiter may own this memory again.
     task_->set_waiting(hooks_->wait_info(*this));

@@ -62,6 +62,7 @@ class CORIO_EXPORT OperationBase {
     struct Hooks {
         void (*arm)(OperationBase& op, const ThreadState& ts);
         void (*try_cancel)(OperationBase& op) noexcept;
+        /// nullptr when Derived has no `completes_here` (never local).
         bool (*completes_here)(const OperationBase& op, const ThreadState& ts) noexcept;
         WaitInfo (*wait_info)(const OperationBase& op) noexcept;
         bool forwards_cancel;
@@ -189,8 +190,11 @@ class Operation : public OperationBase {
             return false;
     }
     static WaitInfo wait_info_hook(const OperationBase& op) noexcept { return of(op).wait_info(); }
+    static constexpr bool has_completes_here =
+        requires(const Derived& d, const ThreadState& ts) { d.completes_here(ts); };
 
-    static constexpr Hooks hooks{&arm_hook, &try_cancel_hook, &completes_here_hook,
+    static constexpr Hooks hooks{&arm_hook, &try_cancel_hook,
+                                 has_completes_here ? &completes_here_hook : nullptr,
                                  &wait_info_hook, Derived::forwards_cancel};
 };
 
