@@ -5,7 +5,7 @@
 //   raw_liburing/32, raw_liburing/1   one thread submitting NOPs in batches of 32 (or 1) and
 //                                     reaping them (io_uring_submit_and_wait)
 // Items are NOPs; compare items_per_second. Each benchmark iteration runs 32,768 NOPs.
-#include "backend/io_uring/nop.hpp"
+#include "io/nop.hpp"
 
 #include <corio/corio.hpp>
 

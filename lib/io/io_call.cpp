@@ -50,27 +50,7 @@ std::int64_t perform_connect(IoRequest& r) noexcept {
 
 }  // namespace
 
-const char* to_string(IoOpcode op) noexcept {
-    switch (op) {
-        case IoOpcode::read: return "read";
-        case IoOpcode::write: return "write";
-        case IoOpcode::readv: return "readv";
-        case IoOpcode::writev: return "writev";
-        case IoOpcode::openat: return "open";
-        case IoOpcode::close: return "close";
-        case IoOpcode::fsync: return "sync";
-        case IoOpcode::statx: return "stat";
-        case IoOpcode::accept: return "accept";
-        case IoOpcode::connect: return "connect";
-        case IoOpcode::send: return "send";
-        case IoOpcode::recv: return "recv";
-        case IoOpcode::recv_lend: return "recv";
-        case IoOpcode::sendmsg: return "sendmsg";
-        case IoOpcode::recvmsg: return "recvmsg";
-        case IoOpcode::shutdown: return "shutdown";
-    }
-    return "?";
-}
+const char* to_string(IoOpcode op) noexcept { return info(op).name; }
 
 namespace {
 
@@ -136,25 +116,18 @@ std::int64_t call_once(IoRequest& r) noexcept {
         case IoOpcode::recvmsg:
             return result_of(::recvmsg(r.fd, static_cast<msghdr*>(r.buf), r.flags));
         case IoOpcode::shutdown: return result_of(::shutdown(r.fd, r.flags));
+        case IoOpcode::nop: return 0;
     }
     return -EINVAL;
 }
 
 short ready_events(const IoRequest& r) noexcept {
-    switch (r.opcode) {
-        case IoOpcode::read:
-        case IoOpcode::readv:
-        case IoOpcode::recv:
-        case IoOpcode::recv_lend:
-        case IoOpcode::recvmsg:
-        case IoOpcode::accept: return POLLIN;
-        case IoOpcode::write:
-        case IoOpcode::writev:
-        case IoOpcode::send:
-        case IoOpcode::sendmsg:
-        case IoOpcode::connect: return POLLOUT;
-        default: return 0;
+    switch (info(r.opcode).readiness) {
+        case IoReadiness::readable: return POLLIN;
+        case IoReadiness::writable: return POLLOUT;
+        case IoReadiness::none: break;
     }
+    return 0;
 }
 
 std::int64_t perform_call(IoRequest& r) noexcept {
@@ -220,9 +193,7 @@ void throw_io_error(const IoRequest& r, int err) {
         what += " on fd ";
         what += std::to_string(r.fd);
     }
-    const bool reads = r.opcode == IoOpcode::read || r.opcode == IoOpcode::recv ||
-                       r.opcode == IoOpcode::readv || r.opcode == IoOpcode::recvmsg;
-    if (err == EINVAL && reads && r.len == 0) {
+    if (err == EINVAL && reads_into_buffer(r.opcode) && r.len == 0) {
         what += ": the buffer is empty (a read of 0 bytes would look like the end of the stream)";
         throw UsageError(std::errc::invalid_argument, what);
     }

@@ -3,7 +3,7 @@
 // what is in flight, and cancellation (ASYNC_CANCEL routed to the owning ring) before, during
 // and after a read that blocks, from fibers and coroutines, requested by another thread, by a
 // task on a worker, and for thousands of reads at once (the worker's routed cancellation).
-#include "backend/io_uring/nop.hpp"
+#include "io/nop.hpp"
 
 #include <corio/corio.hpp>
 
@@ -43,25 +43,16 @@ std::unique_ptr<corio::IoUring> make_ring(corio::IoUring::Options o) {
     auto var = make_ring(__VA_ARGS__);                                    \
     if (!var) GTEST_SKIP() << "io_uring refused by this kernel"
 
-/// read(2) through the ring: blocks until the pipe has data.
-class ReadOperation final : public corio::detail::UringOperation<ReadOperation> {
+/// read(2) as an I/O request (the path of every one: an SQE on the waiter's ring, or posted
+/// to a worker's): blocks until the pipe has data.
+class ReadOperation final : public corio::detail::IoOperation<ReadOperation> {
   public:
     ReadOperation(corio::Io io, int fd, char* buf, unsigned n) noexcept
-        : UringOperation(io.backend()), fd_(fd), buf_(buf), n_(n) {}
-    void prepare(io_uring_sqe* sqe) noexcept { io_uring_prep_read(sqe, fd_, buf_, n_, 0); }
-    [[nodiscard]] corio::detail::WaitInfo wait_info() const noexcept {
-        return {corio::detail::WaitKind::io, fd_, {}};
+        : IoOperation(io.backend()) {
+        set(corio::detail::IoOpcode::read, fd, buf, n);
     }
-    int take_result() {
-        throw_if_canceled();
-        if (result() < 0) throw std::system_error(-result(), std::generic_category(), "read");
-        return result();
-    }
-
-  private:
-    int fd_;
-    char* buf_;
-    unsigned n_;
+    /// The count; throws Canceled, or the read's error.
+    int take_result() { return static_cast<int>(result()); }
 };
 
 /// An operation whose arm() fails (as a timer's can with bad_alloc).

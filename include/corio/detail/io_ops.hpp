@@ -105,9 +105,7 @@ class [[nodiscard]] TransferOperation final : public IoOperation<TransferOperati
         : IoOperation(backend, ec) {
         set(op, fd_, data, size, off, call_flags);
         if (size == 0) {
-            const bool reads = op == IoOpcode::read || op == IoOpcode::recv ||
-                               op == IoOpcode::readv || op == IoOpcode::recvmsg;
-            if (reads)
+            if (reads_into_buffer(op))
                 fail_early(EINVAL);
             else
                 finish_early(0);

@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <system_error>
 
@@ -45,7 +46,55 @@ enum class IoOpcode : std::uint8_t {
     shutdown,  // fd, flags = how
     recv_lend, // fd, len (0: the backend's size), flags; the backend lends the buffer: buf,
                // with addr = its BufferLender and mode = the buffer's id
+    nop,       // no call: completes with 0 (the submission and completion path alone)
 };
+
+/// Which way a call moves bytes.
+enum class IoDirection : std::uint8_t { none, in, out, accept };
+/// What a call that found its descriptor not ready (EAGAIN) waits for.
+enum class IoReadiness : std::uint8_t { none, readable, writable };
+/// The bytes a call moves: none, one buffer (buf, len), an iovec array (buf, len = count), a
+/// msghdr (buf).
+enum class IoBuffer : std::uint8_t { none, flat, iovec, msghdr };
+
+/// What every backend knows of an opcode, from one table.
+struct IoOpcodeInfo {
+    const char* name;       // as messages name the call
+    IoDirection direction;
+    IoReadiness readiness;
+    IoBuffer buffer;
+    bool partial;           // may move fewer bytes than asked (its result is a count)
+};
+
+inline constexpr IoOpcodeInfo io_opcodes[] = {
+    {"read", IoDirection::in, IoReadiness::readable, IoBuffer::flat, true},
+    {"write", IoDirection::out, IoReadiness::writable, IoBuffer::flat, true},
+    {"readv", IoDirection::in, IoReadiness::readable, IoBuffer::iovec, true},
+    {"writev", IoDirection::out, IoReadiness::writable, IoBuffer::iovec, true},
+    {"open", IoDirection::none, IoReadiness::none, IoBuffer::none, false},
+    {"close", IoDirection::none, IoReadiness::none, IoBuffer::none, false},
+    {"sync", IoDirection::none, IoReadiness::none, IoBuffer::none, false},
+    {"stat", IoDirection::none, IoReadiness::none, IoBuffer::none, false},
+    {"accept", IoDirection::accept, IoReadiness::readable, IoBuffer::none, false},
+    {"connect", IoDirection::none, IoReadiness::writable, IoBuffer::none, false},
+    {"send", IoDirection::out, IoReadiness::writable, IoBuffer::flat, true},
+    {"recv", IoDirection::in, IoReadiness::readable, IoBuffer::flat, true},
+    {"sendmsg", IoDirection::out, IoReadiness::writable, IoBuffer::msghdr, true},
+    {"recvmsg", IoDirection::in, IoReadiness::readable, IoBuffer::msghdr, true},
+    {"shutdown", IoDirection::none, IoReadiness::none, IoBuffer::none, false},
+    {"recv", IoDirection::in, IoReadiness::readable, IoBuffer::none, true},
+    {"nop", IoDirection::none, IoReadiness::none, IoBuffer::none, false},
+};
+static_assert(std::size(io_opcodes) == static_cast<std::size_t>(IoOpcode::nop) + 1);
+
+constexpr const IoOpcodeInfo& info(IoOpcode op) noexcept {
+    return io_opcodes[static_cast<std::size_t>(op)];
+}
+/// A call that reads into a buffer the caller gives: an empty one is misuse (its 0 would
+/// read as the end of the stream).
+constexpr bool reads_into_buffer(IoOpcode op) noexcept {
+    return info(op).direction == IoDirection::in && info(op).buffer != IoBuffer::none;
+}
 
 CORIO_EXPORT const char* to_string(IoOpcode op) noexcept;
 

@@ -2,7 +2,6 @@
 // Multishot accept: see accept_queue.hpp.
 #include "backend/io_uring/accept_queue.hpp"
 
-#include "backend/io_uring/uring_operation.hpp"
 
 #include <sys/socket.h>
 #include <sys/utsname.h>

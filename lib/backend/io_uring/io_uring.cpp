@@ -13,7 +13,6 @@
 #include "core/spawn_limits.hpp"
 #include "backend/io_uring/accept_queue.hpp"
 #include "backend/io_uring/ring_worker.hpp"
-#include "backend/io_uring/uring_operation.hpp"
 #include "scheduler/worker.hpp"
 
 #include <corio/error.hpp>
@@ -237,10 +236,9 @@ AcceptQueues& accept_queues(Backend& backend) noexcept {
     return static_cast<IoUring&>(backend).impl_->accept_queues;
 }
 
-std::uint64_t make_user_data(RingCompletion* c) noexcept {
+std::uint64_t make_user_data(const RingCompletion* c) noexcept {
     CORIO_TLS thread_local std::uint16_t generation = 0;
-    ++generation;
-    return reinterpret_cast<std::uintptr_t>(c) | static_cast<std::uint64_t>(generation) << 48;
+    return encode_user_data(c, ++generation);
 }
 
 }  // namespace detail

@@ -3,7 +3,6 @@
 // (or of a worker the submission is posted to), and the calls of a request made of several
 // follow each other on that ring from its reap loop.
 #include "backend/io_uring/accept_queue.hpp"
-#include "backend/io_uring/uring_operation.hpp"
 #include "core/fault.hpp"
 #include "io/io_call.hpp"
 
@@ -132,6 +131,7 @@ struct RingIo final : detail::RingCompletion {
                                       static_cast<unsigned>(r.flags));
                 break;
             case IoOpcode::shutdown: io_uring_prep_shutdown(sqe, r.fd, r.flags); break;
+            case IoOpcode::nop: io_uring_prep_nop(sqe); break;
         }
     }
 
@@ -144,9 +144,8 @@ struct RingIo final : detail::RingCompletion {
             injected = -e;
             return true;
         }
-        using detail::IoOpcode;
-        const bool transfer = r.opcode == IoOpcode::read || r.opcode == IoOpcode::write ||
-                              r.opcode == IoOpcode::recv || r.opcode == IoOpcode::send;
+        const detail::IoOpcodeInfo& op = detail::info(r.opcode);
+        const bool transfer = op.partial && op.buffer == detail::IoBuffer::flat;
         if (transfer && r.len > 1 && r.buf != nullptr &&
             detail::fault_at(fault::Site::short_completion) != 0) {
             const std::size_t len = r.len;

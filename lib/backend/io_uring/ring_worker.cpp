@@ -390,7 +390,7 @@ void RingWorker::reap() noexcept {
                 // nothing: a cancel's own result, or a wake-up
             } else {
                 if ((cqe->flags & IORING_CQE_F_MORE) == 0) --inflight_;
-                auto* c = reinterpret_cast<RingCompletion*>(ud & ((std::uint64_t{1} << 48) - 1));
+                RingCompletion* c = decode_user_data(ud);
                 c->on_cqe(c, cqe->res, cqe->flags);
             }
         }

@@ -55,6 +55,16 @@ struct RingCompletion {
     Fn on_cqe;
 };
 
+/// The user_data of an SQE whose completion is `c`: its address in the low 48 bits, and
+/// `generation` above them.
+inline std::uint64_t encode_user_data(const RingCompletion* c, std::uint64_t generation) noexcept {
+    return reinterpret_cast<std::uintptr_t>(c) | (generation & 0xffff) << 48;
+}
+/// The completion a CQE's user_data names (not one of the worker's own tags).
+inline RingCompletion* decode_user_data(std::uint64_t user_data) noexcept {
+    return reinterpret_cast<RingCompletion*>(user_data & ((std::uint64_t{1} << 48) - 1));
+}
+
 /// A worker's provided-buffer ring, which recv_lend receives into: registered on the worker's
 /// thread at its first recv_lend, freed with the worker. Buffers come back from any thread.
 class LendRing final : public BufferLender {
@@ -120,10 +130,7 @@ class RingWorker final : public Worker {
     }
     /// The user_data of an operation whose state is `c`, submitted here: its address and a
     /// 16-bit generation from this worker's count.
-    std::uint64_t tag(const RingCompletion* c) noexcept {
-        ++generation_;
-        return reinterpret_cast<std::uintptr_t>(c) | static_cast<std::uint64_t>(generation_) << 48;
-    }
+    std::uint64_t tag(const RingCompletion* c) noexcept { return encode_user_data(c, ++generation_); }
     /// An operation was prepared: its completion is awaited.
     void note_submitted() noexcept { ++inflight_; }
     /// Cancels the operation with this user_data on this ring; from any thread. On the owner's
@@ -162,7 +169,7 @@ class RingWorker final : public Worker {
         }
         /// The user_data of arming `generation` of slot `t`.
         static std::uint64_t user_data_of(const RingTimer* t, std::uint64_t generation) noexcept {
-            return reinterpret_cast<std::uintptr_t>(t) | (generation & 0xffff) << 48;
+            return encode_user_data(t, generation);
         }
         std::atomic<std::uint64_t> state{done};
         std::uint64_t generation = 0;  // the owner's count of armings
@@ -205,6 +212,14 @@ class RingWorker final : public Worker {
     std::vector<std::uint64_t> cancels_;
     std::atomic<bool> has_cancels_{false};
 };
+
+/// The worker that prepares a submission from the calling thread: its own, when it runs one
+/// of `backend`'s workers; else one chosen for it (the owner's, with no worker threads).
+RingWorker& submission_worker(Backend& backend);
+
+/// The user_data of a submission prepared by another thread than the ring's (a generation
+/// from the calling thread's count).
+std::uint64_t make_user_data(const RingCompletion* c) noexcept;
 
 /// Creates and destroys a small ring: throws std::system_error (with the likely cause) when
 /// the kernel refuses io_uring.

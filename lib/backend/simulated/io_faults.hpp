@@ -106,24 +106,8 @@ class IoFaults {
 
   private:
     /// Which way a call moves bytes: the calls that may fail with a transfer's errors.
-    enum class Dir { none, in, out, accept };
-
-    static Dir direction(detail::IoOpcode op) noexcept {
-        using detail::IoOpcode;
-        switch (op) {
-            case IoOpcode::read:
-            case IoOpcode::readv:
-            case IoOpcode::recv:
-            case IoOpcode::recv_lend:
-            case IoOpcode::recvmsg: return Dir::in;
-            case IoOpcode::write:
-            case IoOpcode::writev:
-            case IoOpcode::send:
-            case IoOpcode::sendmsg: return Dir::out;
-            case IoOpcode::accept: return Dir::accept;
-            default: return Dir::none;
-        }
-    }
+    using Dir = detail::IoDirection;
+    static Dir direction(detail::IoOpcode op) noexcept { return detail::info(op).direction; }
 
     /// True when the call could really fail with EAGAIN: its descriptor is open in the call's
     /// direction, so a wait for it ends. (A read of a bad descriptor fails at once.)
@@ -218,9 +202,8 @@ class IoFaults {
     /// PIPE_BUF bytes is whole, and a read takes what is there. A regular file's transfer is
     /// whole too.) The request's own steps account for what moved.
     std::int64_t shortened(detail::IoRequest& r, Dir d, const Socket& s) noexcept {
-        using detail::IoOpcode;
-        const bool plain = r.opcode == IoOpcode::read || r.opcode == IoOpcode::write ||
-                           r.opcode == IoOpcode::recv || r.opcode == IoOpcode::send;
+        const bool plain = detail::info(r.opcode).partial &&
+                           detail::info(r.opcode).buffer == detail::IoBuffer::flat;
         if (d == Dir::accept || !plain || !s.stream || r.offset >= 0 || r.len < 2 ||
             !rng_.chance(short_rate_))
             return detail::call_without_blocking(r);
