@@ -13,12 +13,6 @@
 
 namespace corio {
 
-namespace detail {
-class RingWorker;
-struct AcceptQueues;
-RingWorker& submission_worker(Backend& backend);
-AcceptQueues& accept_queues(Backend& backend) noexcept;
-}  // namespace detail
 
 /// Workers, each a thread with its own io_uring and a ready queue of fibers and coroutines.
 /// `io.async` and `io.concurrent` start a fiber (a plain function) or drive a Task coroutine
@@ -125,11 +119,9 @@ class CORIO_EXPORT IoUring final : public Backend {
     void io_cancel(detail::IoRequest& r) noexcept override;
     [[nodiscard]] int socket_fault() noexcept override;
 
+  private:
     struct Impl;
 
-  private:
-    friend detail::RingWorker& detail::submission_worker(Backend& backend);
-    friend detail::AcceptQueues& detail::accept_queues(Backend& backend) noexcept;
     /// With `threads = 0`: makes the calling thread the loop's owner if none is yet.
     void claim_loop();
 

@@ -155,9 +155,8 @@ class CORIO_EXPORT Simulated final : public Backend {
     /// EMFILE at the rate of `faults.emfile`.
     int socket_fault() noexcept override;
 
-    struct Impl;
-
   private:
+    struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 

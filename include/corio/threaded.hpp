@@ -77,9 +77,8 @@ class CORIO_EXPORT Threaded final : public Backend {
     bool run_detached(detail::Runnable& job) noexcept override;
     [[nodiscard]] int socket_fault() noexcept override;
 
-    struct Impl;
-
   private:
+    struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 

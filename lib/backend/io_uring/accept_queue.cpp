@@ -37,19 +37,18 @@ AcceptQueue::AcceptQueue(IoUring& backend, AcceptQueues& all, RingWorker& owner,
     arm_node_.queue = this;
 }
 
-bool AcceptQueue::start(IoUring& backend, AcceptWaiter& w) {
+bool AcceptQueue::start(IoUring& backend, AcceptQueues& all, RingHost& host, AcceptWaiter& w) {
     IoRequest& r = *w.request;
     if (r.listener == nullptr || !backend.options().multishot_accept ||
         !kernel_has_multishot_accept())
         return false;
-    AcceptQueues& all = accept_queues(backend);
     // Under the lock, a queue still in its listener's slot is alive: a listener that closes
     // takes it out of the slot first, and frees it only under the lock.
     std::unique_lock lock(all.mutex);
     ListenerState* s = r.listener->load(std::memory_order_acquire);
     if (s == nullptr) {
         RingWorker* owner = current_ring_worker(&backend);
-        if (owner == nullptr) owner = &submission_worker(backend);
+        if (owner == nullptr) owner = &host.submission_worker();
         auto* q = new AcceptQueue(backend, all, *owner, r.fd, r.flags);
         if (!r.listener->compare_exchange_strong(s, q, std::memory_order_acq_rel,
                                                  std::memory_order_acquire)) {
@@ -180,8 +179,8 @@ void AcceptQueue::on_cqe(RingCompletion* c, int res, unsigned flags) noexcept {
     if (done) destroy(q, closer);
 }
 
-void AcceptQueue::cancel(IoUring& backend, AcceptWaiter& w) noexcept {
-    std::unique_lock lock(accept_queues(backend).mutex);
+void AcceptQueue::cancel(AcceptQueues& all, AcceptWaiter& w) noexcept {
+    std::unique_lock lock(all.mutex);
     AcceptQueue* q = w.queue;
     if (q == nullptr || !q->unlink(w)) return;
     lock.unlock();

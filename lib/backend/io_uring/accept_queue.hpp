@@ -65,9 +65,10 @@ class AcceptQueue final : public ListenerState, private RingCompletion {
     /// creates: it completes at once with a queued connection, or when the next one comes.
     /// False when the backend keeps no queue for it (turned off, a kernel without multishot
     /// accept, or a listener whose state is another backend's). Throws std::bad_alloc.
-    static bool start(IoUring& backend, AcceptWaiter& w);
+    /// `host` gives the worker that arms a new queue's accept.
+    static bool start(IoUring& backend, AcceptQueues& all, RingHost& host, AcceptWaiter& w);
     /// Ends `w` cancelled if it still waits; from any thread.
-    static void cancel(IoUring& backend, AcceptWaiter& w) noexcept;
+    static void cancel(AcceptQueues& all, AcceptWaiter& w) noexcept;
 
   private:
     friend struct AcceptQueues;

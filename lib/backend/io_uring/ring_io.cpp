@@ -2,7 +2,7 @@
 // I/O requests on IoUring: each call is an SQE on the ring of the worker that runs the waiter
 // (or of a worker the submission is posted to), and the calls of a request made of several
 // follow each other on that ring from its reap loop.
-#include "backend/io_uring/accept_queue.hpp"
+#include "backend/io_uring/impl.hpp"
 #include "core/fault.hpp"
 #include "io/io_call.hpp"
 
@@ -199,7 +199,7 @@ void IoUring::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) 
     if (r.opcode == detail::IoOpcode::accept && r.listener != nullptr) {
         io->waiter.request = &r;
         // The waiter stays in arm() meanwhile: the request is alive even if it completed.
-        io->queued = detail::AcceptQueue::start(*this, io->waiter);
+        io->queued = detail::AcceptQueue::start(*this, impl_->accept_queues, *impl_, io->waiter);
         if (io->queued) return;
     }
     if (detail::RingWorker* w = detail::current_ring_worker(this)) {
@@ -210,7 +210,7 @@ void IoUring::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) 
         return;
     }
     io->user_data = detail::make_user_data(io);
-    io->owner = &detail::submission_worker(*this);
+    io->owner = &impl_->submission_worker();
     io->node.io = io;
     io->owner->post(&io->node);
 }
@@ -220,7 +220,7 @@ void IoUring::io_cancel(detail::IoRequest& r) noexcept {
     // on the same ring (and a later call of the request sees the flag).
     RingIo& io = ring_io(r);
     if (io.queued) {
-        detail::AcceptQueue::cancel(*this, io.waiter);
+        detail::AcceptQueue::cancel(impl_->accept_queues, io.waiter);
         return;
     }
     io.cancel_requested.store(true, std::memory_order_release);

@@ -38,6 +38,8 @@ class RingHost {
     virtual void wake_idle_worker() noexcept = 0;
     /// Routes the cancellation of the backend's tasks' waits through the workers.
     virtual StopRouter* stop_router() noexcept = 0;
+    /// The worker that prepares a submission from the calling thread.
+    virtual RingWorker& submission_worker() = 0;
 
     /// Workers blocked in their ring now (a hint for spawns: queue where an idle one sees it).
     std::atomic<unsigned> idle_workers{0};
@@ -212,10 +214,6 @@ class RingWorker final : public Worker {
     std::vector<std::uint64_t> cancels_;
     std::atomic<bool> has_cancels_{false};
 };
-
-/// The worker that prepares a submission from the calling thread: its own, when it runs one
-/// of `backend`'s workers; else one chosen for it (the owner's, with no worker threads).
-RingWorker& submission_worker(Backend& backend);
 
 /// The user_data of a submission prepared by another thread than the ring's (a generation
 /// from the calling thread's count).

@@ -9,8 +9,8 @@
 // The faults of Options::faults are drawn from the same generator (io_faults.hpp).
 #include "backend/simulated/io_faults.hpp"
 #include "core/internal.hpp"
-#include "core/registry.hpp"
 #include "core/local_loop.hpp"
+#include "core/registry.hpp"
 #include "io/io_call.hpp"
 
 #include <corio/simulated.hpp>
