@@ -96,4 +96,7 @@ ThreadParker& this_thread_parker() noexcept;
 /// A spin-wait step: a CPU pause, and after a while a yield of the thread.
 void spin_pause(unsigned iteration) noexcept;
 
+/// True on the thread of a scheduler worker (of any backend), which must never block.
+bool on_scheduler_worker() noexcept;
+
 }  // namespace corio::detail

@@ -6,7 +6,7 @@
 #error "lib/ headers are internal to corio"
 #endif
 
-#include "core/spawn_limits.hpp"
+#include "core/runnable_queue.hpp"
 
 #include <corio/detail/runtime.hpp>
 #include <corio/detail/task_header.hpp>

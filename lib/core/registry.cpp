@@ -4,6 +4,7 @@
 #include "core/registry.hpp"
 
 #include "core/internal.hpp"
+#include "core/spin_lock.hpp"
 
 #include <corio/backend.hpp>
 
@@ -28,22 +29,6 @@ struct IdBlock {
 CORIO_TLS thread_local IdBlock t_ids;
 constexpr std::uint64_t id_block = 1024;
 
-/// The shards' lock: one exchange when free (the usual case: a shard is a thread's own).
-template <class Shard>
-class ShardLock {
-  public:
-    explicit ShardLock(const Shard& s) noexcept : s_(s) {
-        for (unsigned i = 0; s_.locked.exchange(true, std::memory_order_acquire); ++i)
-            while (s_.locked.load(std::memory_order_relaxed)) spin_pause(i++);
-    }
-    ShardLock(const ShardLock&) = delete;
-    ShardLock& operator=(const ShardLock&) = delete;
-    ~ShardLock() { s_.locked.store(false, std::memory_order_release); }
-
-  private:
-    const Shard& s_;
-};
-
 }  // namespace
 
 void TaskRegistry::add(TaskHeader& t) noexcept {
@@ -58,7 +43,7 @@ void TaskRegistry::add(TaskHeader& t) noexcept {
     t.id = ids.next++;
     t.registry_shard = static_cast<std::uint8_t>(ids.shard);
     Shard& shard = shards_[ids.shard];
-    ShardLock lock(shard);
+    std::lock_guard lock(shard.lock);
     t.reg_prev = nullptr;
     t.reg_next = shard.tasks;
     if (shard.tasks != nullptr) shard.tasks->reg_prev = &t;
@@ -68,7 +53,7 @@ void TaskRegistry::add(TaskHeader& t) noexcept {
 
 void TaskRegistry::remove(TaskHeader& t) noexcept {
     Shard& shard = shards_[t.registry_shard];
-    ShardLock lock(shard);
+    std::lock_guard lock(shard.lock);
     if (t.reg_prev != nullptr)
         t.reg_prev->reg_next = t.reg_next;
     else
@@ -117,7 +102,7 @@ void TaskRegistry::wait_for_orphans() const noexcept {
 std::size_t TaskRegistry::live() const noexcept {
     std::size_t n = 0;
     for (const Shard& shard : shards_) {
-        ShardLock lock(shard);
+        std::lock_guard lock(shard.lock);
         n += shard.count;
     }
     return n;
@@ -126,7 +111,7 @@ std::size_t TaskRegistry::live() const noexcept {
 std::size_t TaskRegistry::unfinished() const noexcept {
     std::size_t n = 0;
     for (const Shard& shard : shards_) {
-        ShardLock lock(shard);
+        std::lock_guard lock(shard.lock);
         for (const TaskHeader* t = shard.tasks; t != nullptr; t = t->reg_next)
             if ((t->completion.load(std::memory_order_acquire) & TaskHeader::done_bit) == 0)
                 ++n;
@@ -136,7 +121,7 @@ std::size_t TaskRegistry::unfinished() const noexcept {
 
 void TaskRegistry::dump(std::ostream& out) const {
     for (const Shard& shard : shards_) {
-        ShardLock lock(shard);
+        std::lock_guard lock(shard.lock);
         for (const TaskHeader* t = shard.tasks; t != nullptr; t = t->reg_next) {
             const std::uint32_t c = t->completion.load(std::memory_order_relaxed);
             out << "  task " << t->id << (t->coroutine ? " (coroutine)" : " (plain)")

@@ -7,6 +7,8 @@
 #error "lib/ headers are internal to corio"
 #endif
 
+#include "core/spin_lock.hpp"
+
 #include <corio/detail/task_header.hpp>
 
 #include <atomic>
@@ -67,7 +69,7 @@ class TaskRegistry {
     /// them, so spawning threads do not share a lock; a shard's lock is held for a few
     /// instructions.
     struct alignas(64) Shard {
-        mutable std::atomic<bool> locked{false};
+        mutable SpinLock lock;
         TaskHeader* tasks = nullptr;
         std::size_t count = 0;
     };

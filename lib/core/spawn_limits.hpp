@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The async and concurrent limits of a backend that runs tasks elsewhere (Threaded, IoUring):
-// lock-free reservation of a slot, so `reserve` (every io.async) takes no lock. Also the small
-// pieces their queues share: a spin lock and two intrusive queues of Runnables.
+// lock-free reservation of a slot, so `reserve` (every io.async) takes no lock.
 #pragma once
 
 #ifndef CORIO_BUILDING_LIB
@@ -16,7 +15,6 @@
 #include <atomic>
 #include <cstddef>
 #include <string>
-#include <thread>
 
 namespace corio::detail {
 
@@ -62,95 +60,6 @@ class SpawnLimits {
     std::size_t concurrent_limit_;
     std::atomic<std::size_t> async_active_{0};
     std::atomic<std::size_t> concurrent_active_{0};
-};
-
-/// A lock for critical sections of a few instructions on hot paths (the queue of tasks not
-/// started): one atomic exchange to take it when free, a yield of the thread when its holder
-/// was preempted.
-class SpinLock {
-  public:
-    void lock() noexcept {
-        for (unsigned spins = 0;; ) {
-            if (!locked_.exchange(true, std::memory_order_acquire)) return;
-            while (locked_.load(std::memory_order_relaxed)) {
-                if (++spins > 64) std::this_thread::yield();
-            }
-        }
-    }
-    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
-  private:
-    std::atomic<bool> locked_{false};
-};
-
-/// A FIFO of Runnables through their `next` links only (a ready queue). Not synchronized.
-class RunnableQueue {
-  public:
-    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-    [[nodiscard]] Runnable* front() const noexcept { return head_; }
-    void push_back(Runnable* r) noexcept {
-        r->next = nullptr;
-        if (tail_ != nullptr)
-            tail_->next = r;
-        else
-            head_ = r;
-        tail_ = r;
-    }
-    Runnable* pop_front() noexcept {
-        Runnable* r = head_;
-        if (r != nullptr) {
-            head_ = r->next;
-            if (head_ == nullptr) tail_ = nullptr;
-        }
-        return r;
-    }
-    /// Empties the queue and returns its first Runnable (the rest follow through `next`).
-    Runnable* take_all() noexcept {
-        Runnable* r = head_;
-        head_ = tail_ = nullptr;
-        return r;
-    }
-
-  private:
-    Runnable* head_ = nullptr;
-    Runnable* tail_ = nullptr;
-};
-
-/// A queue of Runnables that can also unlink one from the middle (an awaiter taking back a
-/// task that has not started). Not synchronized.
-class RunnableList {
-  public:
-    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-    [[nodiscard]] Runnable* front() const noexcept { return head_; }
-    void push_back(Runnable* r) noexcept {
-        r->next = nullptr;
-        r->prev = tail_;
-        if (tail_ != nullptr)
-            tail_->next = r;
-        else
-            head_ = r;
-        tail_ = r;
-    }
-    void unlink(Runnable* r) noexcept {
-        if (r->prev != nullptr)
-            r->prev->next = r->next;
-        else
-            head_ = r->next;
-        if (r->next != nullptr)
-            r->next->prev = r->prev;
-        else
-            tail_ = r->prev;
-        r->next = r->prev = nullptr;
-    }
-    Runnable* pop_front() noexcept {
-        Runnable* r = head_;
-        if (r != nullptr) unlink(r);
-        return r;
-    }
-
-  private:
-    Runnable* head_ = nullptr;
-    Runnable* tail_ = nullptr;
 };
 
 }  // namespace corio::detail

@@ -13,6 +13,8 @@ namespace corio::detail {
 
 CORIO_TLS constinit thread_local Worker* t_worker = nullptr;
 
+bool on_scheduler_worker() noexcept { return t_worker != nullptr; }
+
 namespace {
 
 constexpr std::uint32_t permit_empty = 0, permit_notified = 1, permit_parked = 2;

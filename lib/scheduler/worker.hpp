@@ -9,7 +9,8 @@
 
 #include "core/internal.hpp"
 #include "core/routed_waits.hpp"
-#include "core/spawn_limits.hpp"
+#include "core/runnable_queue.hpp"
+#include "core/spin_lock.hpp"
 #include "core/timer_heap.hpp"
 #include "fiber/context.hpp"
 #include "fiber/guard.hpp"

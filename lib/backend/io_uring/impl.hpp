@@ -12,7 +12,9 @@
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
 #include "core/routed_waits.hpp"
+#include "core/runnable_queue.hpp"
 #include "core/spawn_limits.hpp"
+#include "core/spin_lock.hpp"
 #include "scheduler/worker.hpp"
 
 #include <corio/io_uring.hpp>

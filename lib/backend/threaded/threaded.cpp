@@ -14,9 +14,9 @@
 #include "core/internal.hpp"
 #include "core/local_loop.hpp"
 #include "core/registry.hpp"
+#include "core/runnable_queue.hpp"
 #include "core/spawn_limits.hpp"
 #include "core/timer_heap.hpp"
-#include "scheduler/worker.hpp"
 
 #include <corio/threaded.hpp>
 
@@ -355,7 +355,7 @@ void Threaded::run_inline(detail::TaskHeader& t) { detail::run_inline_here(t); }
 
 bool Threaded::try_claim(detail::TaskHeader& t) noexcept {
     // A scheduler worker (IoUring) never runs a pool task itself: it could block the worker.
-    if (!t.claimable || detail::Worker::current() != nullptr) return false;
+    if (!t.claimable || detail::on_scheduler_worker()) return false;
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
     std::lock_guard lock(impl_->mutex);
     if (t.start_state.load(std::memory_order_relaxed) != detail::TaskHeader::queued) return false;
