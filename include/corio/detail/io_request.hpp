@@ -169,9 +169,27 @@ struct IoRequest {
     }
 
     /// After a call: the request is done unless it has a step that prepares another call. A
-    /// step sees failed and cancelled calls too (to release what earlier calls took) and must
-    /// end the request after -ECANCELED.
+    /// step sees failed and cancelled calls too (to release what earlier calls took) and ends
+    /// the request after an error.
     bool advance() noexcept { return step == nullptr || step(*this); }
+
+    // What a backend does with a request, in these three ways only (`finish` is then called
+    // by the backend that started it, or the request is reported done by io_now):
+
+    /// A call returned `result`: true when the request is over (its step ended it, or the call
+    /// was cancelled, which ends any request); false when its next call is prepared.
+    bool call_done(std::int64_t result) noexcept {
+        res = result;
+        return advance() || result == -ECANCELED;
+    }
+    /// The request ends with `err` before its next call could be made (no thread, no buffer);
+    /// its step sees the error, as it sees a failed call's.
+    void fail(int err) noexcept {
+        res = -err;
+        advance();
+    }
+    /// The request ends cancelled before its next call.
+    void cancel_before_call() noexcept { fail(ECANCELED); }
 };
 
 /// Performs one call of `r` on the calling thread, blocking; returns its result (>= 0 or

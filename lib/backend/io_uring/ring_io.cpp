@@ -49,8 +49,7 @@ struct RingIo final : detail::RingCompletion {
     void submit() noexcept {
         detail::IoRequest& r = *request;
         if (cancel_requested.load(std::memory_order_acquire)) {
-            r.res = -ECANCELED;
-            r.advance();
+            r.cancel_before_call();
             r.finish(r);
             return;
         }
@@ -59,7 +58,7 @@ struct RingIo final : detail::RingCompletion {
             lend = owner->lend_ring();
             if (lend == nullptr && r.len == 0) r.len = owner->lend_buffer_size();
             if (lend == nullptr && !detail::lend_from_heap(r)) {
-                r.res = -ENOMEM;
+                r.fail(ENOMEM);
                 r.finish(r);
                 return;
             }
@@ -172,11 +171,11 @@ struct RingIo final : detail::RingCompletion {
             return;
         }
         self->retries = 0;
-        r.res = res;
-        if ((flags & IORING_CQE_F_BUFFER) != 0)
+        if ((flags & IORING_CQE_F_BUFFER) != 0) {
+            r.res = res;
             self->owner->lend_ring()->lend(r, flags >> IORING_CQE_BUFFER_SHIFT);
-        // The step sees every result, and a cancelled call ends the request whatever it says.
-        if (r.advance() || res == -ECANCELED) {
+        }
+        if (r.call_done(res)) {
             r.finish(r);  // the request may be gone from here on
             return;
         }

@@ -111,7 +111,7 @@ struct Simulated::Impl final : detail::Executor {
             if (r.res == -EINTR) continue;
             if (r.res == -EAGAIN)
                 return moved || faults.injected_wait() ? Advance::moved : Advance::blocked;
-            if (r.advance()) return Advance::done;
+            if (r.call_done(r.res)) return Advance::done;
             moved = true;
         }
     }
@@ -418,8 +418,7 @@ bool Simulated::cancel_timer(detail::TimerNode& node) noexcept {
 
 bool Simulated::io_now(detail::IoRequest& r, stop_token token) {
     if (token.stop_requested()) {
-        r.res = -ECANCELED;
-        r.advance();
+        r.cancel_before_call();
         return true;
     }
     return impl_->advance_io(r) == Impl::Advance::done;
@@ -436,8 +435,7 @@ void Simulated::io_cancel(detail::IoRequest& r) noexcept {
     auto it = std::find(w.begin(), w.end(), &r);
     if (it == w.end()) return;  // it completed
     w.erase(it);
-    r.res = -ECANCELED;
-    r.advance();
+    r.cancel_before_call();
     r.finish(r);
 }
 

@@ -72,29 +72,28 @@ void IoInterrupt::perform(IoRequest& r, int signo) noexcept {
     slot.thread = pthread_self();
     slot.signo = signo;
     for (;;) {
+        std::int64_t res = -ECANCELED;
         lock();
         if (canceled_) {
             unlock();
-            r.res = -ECANCELED;
         } else {
             slot_ = &slot;
             slot.state.store(SyscallSlot::in_call, std::memory_order_seq_cst);
             unlock();
             for (;;) {
                 if (slot.state.load(std::memory_order_acquire) == SyscallSlot::canceling) {
-                    r.res = -ECANCELED;
+                    res = -ECANCELED;
                     break;
                 }
-                r.res = perform_call(r);
-                if (r.res != -EINTR) break;
+                res = perform_call(r);
+                if (res != -EINTR) break;
             }
             slot.state.store(SyscallSlot::idle, std::memory_order_release);
             lock();
             slot_ = nullptr;
             unlock();
         }
-        const bool canceled = r.res == -ECANCELED;
-        if (r.advance() || canceled) return;
+        if (r.call_done(res)) return;
     }
 }
 

@@ -416,8 +416,7 @@ namespace corio {
 bool Threaded::io_now(detail::IoRequest& r, stop_token token) {
     if (detail::thread_state().executor != nullptr) return false;  // a coroutine: io_start
     if (token.stop_requested()) {
-        r.res = -ECANCELED;
-        r.advance();
+        r.cancel_before_call();
         return true;
     }
     detail::IoInterrupt interrupt;
@@ -438,8 +437,7 @@ bool Threaded::io_now(detail::IoRequest& r, stop_token token) {
 void Threaded::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
     auto* io = new (r.backend_state) PoolIo{detail::Runnable(&PoolIo::run), &r, interrupt_signal(), {}};
     if (!impl_->post_job(&io->job)) {
-        r.res = -EAGAIN;  // no thread for it: as a system call out of threads would fail
-        r.advance();
+        r.fail(EAGAIN);  // no thread for it: as a system call out of threads would fail
         r.finish(r);
     }
 }
