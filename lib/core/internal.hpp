@@ -63,6 +63,7 @@ class ThreadParker final : public Parker {
     static constexpr std::uint32_t empty = 0, notified = 1, parked = 2;
     bool take_permit() noexcept;
     bool spin_for_permit() noexcept;
+    bool yield_for_permit() noexcept;
     void note_spun() noexcept;
     /// Sleeps while the state is `parked`, until `deadline_ns` (0: none); spurious returns.
     void sleep(std::int64_t deadline_ns) noexcept;

@@ -28,6 +28,8 @@ constexpr std::int64_t spin_ns = 5'000;
 constexpr unsigned spin_stride = 4096;
 /// short_waits_ saturates here: after a burst of short waits, a few long ones stop the spin.
 constexpr unsigned short_waits_max = 3;
+/// Yields before every sleep (see yield_for_permit).
+constexpr unsigned yields_before_sleep = 4;
 
 }  // namespace
 
@@ -55,6 +57,17 @@ bool ThreadParker::spin_for_permit() noexcept {
         if (steady_now_ns() >= until) return false;
         std::this_thread::yield();
     }
+}
+
+// A few yields of the CPU before a sleep, whatever the recent waits were: a partner that is
+// about to unpark (it runs, or was woken onto this CPU) gets there first, and a sleep and a
+// wake-up (10-20 us each here) are saved; a yield with nothing else to run returns at once.
+bool ThreadParker::yield_for_permit() noexcept {
+    for (unsigned i = 0; i < yields_before_sleep; ++i) {
+        std::this_thread::yield();
+        if (state_.load(std::memory_order_relaxed) == notified && take_permit()) return true;
+    }
+    return false;
 }
 
 #if defined(__linux__)
@@ -150,6 +163,7 @@ void ThreadParker::park() noexcept {
     for (;;) {
         if (take_permit()) return;
         if (short_waits_ > 0 && spin_for_permit()) return note_spun();
+        if (yield_for_permit()) return;
         if (block(0)) return;
     }
 }
