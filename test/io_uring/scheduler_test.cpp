@@ -70,6 +70,30 @@ TEST(IoUringScheduler, EveryStackIsGivenBackAfterDirectSwitches) {
     EXPECT_EQ(corio::detail::mapped_stacks(), before);
 }
 
+// A cancel requested on the worker that runs the waiter takes effect at once, not at the
+// worker's next turn: a permit released right after it stays with the semaphore, and the
+// cancelled waiter (a fiber, then a coroutine) ends with Canceled.
+corio::Task<void> acquire_task(corio::Io io, corio::Semaphore* sem) { co_await sem->acquire(io); }
+
+TEST(IoUringScheduler, ACancelOnTheWaitersOwnWorkerTakesEffectAtOnce) {
+    RING_OR_SKIP(ring, {.threads = 1});
+    corio::Io io = ring->io();
+    on_fiber(io, [io] {
+        for (bool coroutine : {false, true}) {
+            SCOPED_TRACE(coroutine ? "coroutine waiter" : "fiber waiter");
+            corio::Semaphore sem;
+            auto waiter = coroutine ? io.concurrent(acquire_task, io, &sem)
+                                    : io.concurrent([io, &sem] { sem.acquire(io).await(); });
+            while (waiter.task()->wait_kind.load() != corio::detail::WaitKind::semaphore)
+                io.yield().await();
+            waiter.request_cancel();
+            sem.release();
+            EXPECT_THROW(waiter.await(), corio::Canceled);
+            EXPECT_EQ(sem.available(), 1u) << "the cancelled waiter took the permit";
+        }
+    });
+}
+
 TEST(IoUringScheduler, AParkingFiberStartsTheNextTaskInOrder) {
     RING_OR_SKIP(ring, {.threads = 1});
     corio::Io io = ring->io();
