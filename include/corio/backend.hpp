@@ -17,6 +17,7 @@ namespace corio {
 
 namespace detail {
 struct IoRequest;
+class OperationBase;
 class TaskRegistry;  // every live task of a backend, its orphans and groups (in the library)
 }  // namespace detail
 
@@ -88,11 +89,11 @@ class CORIO_EXPORT Backend {
 
     // ---- I/O (see detail/io_request.hpp) -------------------------------------------------------
 
-    /// An I/O operation, on the waiter's thread, before it waits: performs `r` (all its calls)
-    /// there and then when this backend does so for the caller, and returns true with `r.res`
-    /// the final result (-ECANCELED when `token` stopped it first). False: the operation is
-    /// started with `io_start`.
-    virtual bool io_now(detail::IoRequest& r, stop_token token) = 0;
+    /// An I/O operation `op`, on the waiter's thread, before it waits: performs `r` (all its
+    /// calls) there and then when this backend does so for the caller, and returns true with
+    /// `r.res` the final result (-ECANCELED when `op.wait_token()` stopped it first). False:
+    /// the operation is started with `io_start`.
+    virtual bool io_now(detail::IoRequest& r, const detail::OperationBase& op) = 0;
     /// The waiter's thread (`ts`): starts `r`, whose `finish` is then called exactly once, on
     /// any thread, when it is done. Sets `r.local` when every completion and cancel runs on the
     /// thread of `ts`.

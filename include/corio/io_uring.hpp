@@ -114,7 +114,7 @@ class CORIO_EXPORT IoUring final : public Backend {
     /// On the blocking-offload pool.
     bool run_detached(detail::Runnable& job) noexcept override;
     /// Every call is an SQE: none is made at once.
-    bool io_now(detail::IoRequest& r, stop_token token) override;
+    bool io_now(detail::IoRequest& r, const detail::OperationBase& op) override;
     void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
     void io_cancel(detail::IoRequest& r) noexcept override;
     [[nodiscard]] int socket_fault() noexcept override;

@@ -149,7 +149,7 @@ class CORIO_EXPORT Simulated final : public Backend {
     [[nodiscard]] int interrupt_signal() const noexcept override;
     /// Each call is made without blocking; one that would block waits, as a simulated wait,
     /// until its descriptor is ready (checked whenever the scheduler picks the next task).
-    bool io_now(detail::IoRequest& r, stop_token token) override;
+    bool io_now(detail::IoRequest& r, const detail::OperationBase& op) override;
     void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
     void io_cancel(detail::IoRequest& r) noexcept override;
     /// EMFILE at the rate of `faults.emfile`.

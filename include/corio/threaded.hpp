@@ -71,7 +71,7 @@ class CORIO_EXPORT Threaded final : public Backend {
     [[nodiscard]] std::string schedule_failure() const override;
     /// Plain callers make the calls themselves, interruptibly; a coroutine's calls run on a
     /// pool thread of their own (as a task would), so its thread never blocks.
-    bool io_now(detail::IoRequest& r, stop_token token) override;
+    bool io_now(detail::IoRequest& r, const detail::OperationBase& op) override;
     void io_start(detail::IoRequest& r, const detail::ThreadState& ts) override;
     void io_cancel(detail::IoRequest& r) noexcept override;
     bool run_detached(detail::Runnable& job) noexcept override;

@@ -223,7 +223,7 @@ class IoOperation : public Operation<Derived>, protected IoRequest {
             this->complete(Status::ok);
             return true;
         }
-        if (!backend_->io_now(*this, this->wait_token())) return false;
+        if (!backend_->io_now(*this, *this)) return false;
         this->complete(res == -ECANCELED ? Status::canceled : Status::ok);
         return true;
     }

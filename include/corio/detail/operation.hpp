@@ -101,6 +101,7 @@ class CORIO_EXPORT OperationBase {
         if (status_ == Status::canceled) throw Canceled();
     }
 
+  public:
     /// The token the wait would be bound to if it started now (for an operation that runs at
     /// once in try_now and must still be interruptible).
     [[nodiscard]] stop_token wait_token() const noexcept {

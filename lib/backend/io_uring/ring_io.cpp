@@ -191,7 +191,9 @@ RingIo& ring_io(detail::IoRequest& r) noexcept {
 
 }  // namespace
 
-bool IoUring::io_now(detail::IoRequest& /*r*/, stop_token /*token*/) { return false; }
+bool IoUring::io_now(detail::IoRequest& /*r*/, const detail::OperationBase& /*op*/) {
+    return false;
+}
 
 void IoUring::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
     auto* io = new (r.backend_state) RingIo(r);

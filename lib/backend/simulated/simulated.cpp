@@ -416,8 +416,8 @@ bool Simulated::cancel_timer(detail::TimerNode& node) noexcept {
     return true;
 }
 
-bool Simulated::io_now(detail::IoRequest& r, stop_token token) {
-    if (token.stop_requested()) {
+bool Simulated::io_now(detail::IoRequest& r, const detail::OperationBase& op) {
+    if (op.wait_token().stop_requested()) {
         r.cancel_before_call();
         return true;
     }

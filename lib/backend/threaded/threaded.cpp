@@ -413,8 +413,9 @@ int Threaded::socket_fault() noexcept { return 0; }
 
 namespace corio {
 
-bool Threaded::io_now(detail::IoRequest& r, stop_token token) {
+bool Threaded::io_now(detail::IoRequest& r, const detail::OperationBase& op) {
     if (detail::thread_state().executor != nullptr) return false;  // a coroutine: io_start
+    const stop_token token = op.wait_token();
     if (token.stop_requested()) {
         r.cancel_before_call();
         return true;
