@@ -5,11 +5,21 @@
 
 #include <corio/detail/operation.hpp>
 
+#include <new>
+#include <type_traits>
+
 namespace corio::detail {
+
+void OperationBase::prepare_wait() noexcept {
+    static_assert(std::is_trivially_destructible_v<Waiting>);  // never destroyed
+    new (&waiting_) Waiting(this);
+    began_ = true;
+}
 
 void OperationBase::wait_plain() {
     ThreadState& ts = thread_state();
     if (ts.executor != nullptr) abort_blocking_in_coroutine(to_string(hooks_->wait_info(*this).kind));
+    prepare_wait();
     waker_.parker = ts.parker;
     if (begin_wait(ts)) {
         if (local_) {
@@ -24,10 +34,12 @@ void OperationBase::wait_plain() {
 
 bool OperationBase::suspend(std::coroutine_handle<> h) {
     ThreadState& ts = thread_state();
-    resumption_.handle = h;
-    resumption_.task = ts.task;
-    resumption_.executor = ts.executor;
-    waker_.resumption = &resumption_;
+    prepare_wait();
+    Resumption& r = waiting_.resumption;
+    r.handle = h;
+    r.task = ts.task;
+    r.executor = ts.executor;
+    waker_.resumption = &r;
     return begin_wait(ts);
 }
 
@@ -38,25 +50,26 @@ bool OperationBase::begin_wait(const ThreadState& ts) {
         status_ = Status::canceled;
         return false;
     }
-    task_ = task;
+    Waiting& w = waiting_;
+    w.task = task;
     if (token_.stop_possible()) {
         inplace_stop_source* source = token_.source();
         RoutedWaits* waits = ts.routed;
-        routed_.callback = &callback_;
-        routed_.source = source;
+        w.routed.callback = &w.callback;
+        w.routed.source = source;
         // The task's own source, on a worker of the backend that routes it: routed. (Its
         // waits then all run on the worker that started the task, which the router reports
         // to first.)
         if (waits != nullptr && source == &task->stop && source->router() != nullptr &&
-            source->router() == waits->router() && waits->add(routed_)) {
+            source->router() == waits->router() && waits->add(w.routed)) {
             // Stopped from now on, the worker finds it and runs the callback; stopped already
             // (the worker may have looked before it was indexed), it runs here.
             if (source->stop_requested()) {
-                waits->remove(routed_);
-                on_stop(&callback_);
+                waits->remove(w.routed);
+                on_stop(&w.callback);
             }
         } else {
-            registered_ = source->try_add_callback(&callback_);
+            w.registered = source->try_add_callback(&w.callback);
         }
     }
     try {
@@ -67,11 +80,11 @@ bool OperationBase::begin_wait(const ThreadState& ts) {
     }
     // Everything that touches the state from now on runs on this thread: plain loads and
     // stores are enough.
-    if (!registered_ && hooks_->completes_here != nullptr && hooks_->completes_here(*this, ts))
+    if (!w.registered && hooks_->completes_here != nullptr && hooks_->completes_here(*this, ts))
         local_ = true;
     // Published once registered (a waiter seen as parked on a mutex is in its queue), and
     // before the armed bit, after which a resumed waiter may own this memory again.
-    task_->set_waiting(hooks_->wait_info(*this));
+    task->set_waiting(hooks_->wait_info(*this));
     std::uint8_t s = bits_.load(std::memory_order_acquire);
     bool cancel_tried = false;
     for (;;) {
@@ -93,19 +106,20 @@ bool OperationBase::begin_wait(const ThreadState& ts) {
 }
 
 void OperationBase::unregister() noexcept {
-    if (routed_.list != nullptr) routed_.list->remove(routed_);  // unless the worker ran it
-    if (registered_) {
-        token_.source()->remove_callback(&callback_);  // waits for a callback running now
-        registered_ = false;
+    Waiting& w = waiting_;
+    if (w.routed.list != nullptr) w.routed.list->remove(w.routed);  // unless the worker ran it
+    if (w.registered) {
+        token_.source()->remove_callback(&w.callback);  // waits for a callback running now
+        w.registered = false;
     }
     local_ = false;  // after: a registered callback reads it
 }
 
-void OperationBase::end_wait() noexcept {
+void OperationBase::finish_wait() noexcept {
     unregister();
-    if (task_ != nullptr) {
-        task_->clear_waiting();
-        task_ = nullptr;
+    if (waiting_.task != nullptr) {
+        waiting_.task->clear_waiting();
+        waiting_.task = nullptr;
     }
 }
 

@@ -81,8 +81,11 @@ class CORIO_EXPORT OperationBase {
     /// From await_suspend: records the coroutine to resume and begins the wait; false when it
     /// completed meanwhile (the coroutine goes on at once).
     bool suspend(std::coroutine_handle<> h);
-    /// From await_resume: takes the stop callback back and clears the task's wait.
-    void end_wait() noexcept;
+    /// From await_resume: takes the stop callback back and clears the task's wait, if a wait
+    /// began (a coroutine whose operation completed in await_ready began none).
+    void end_wait() noexcept {
+        if (began_) finish_wait();
+    }
 
     /// Completes the operation; called exactly once, by the winner of the completion race.
     void complete(Status s) noexcept {
@@ -113,8 +116,11 @@ class CORIO_EXPORT OperationBase {
     static constexpr std::uint8_t cancel_bit = 2;
     static constexpr std::uint8_t done_bit = 4;
 
+    /// Sets up the state of a wait (`waiting_`); from wait_plain and suspend.
+    void prepare_wait() noexcept;
     /// Returns true when the caller must wait for complete().
     bool begin_wait(const ThreadState& ts);
+    void finish_wait() noexcept;
     /// Takes the stop callback out of the worker's index or the source, whichever has it.
     void unregister() noexcept;
     static void on_stop(StopCallbackBase* cb) noexcept;
@@ -123,19 +129,28 @@ class CORIO_EXPORT OperationBase {
         explicit Callback(OperationBase* o) noexcept : StopCallbackBase(&on_stop), op(o) {}
         OperationBase* op;
     };
+    /// What only a wait uses: built when one begins, so an operation that completes at once
+    /// (a free mutex, a ready future) writes none of it. Trivially destructible.
+    struct Waiting {
+        explicit Waiting(OperationBase* op) noexcept : callback(op) {}
+        TaskHeader* task = nullptr;
+        Resumption resumption;
+        Callback callback;
+        RoutedWait routed;
+        bool registered = false;
+    };
 
     const Hooks* hooks_;
     std::atomic<std::uint8_t> bits_{0};
     Status status_ = Status::pending;
     bool bound_ = false;
-    bool registered_ = false;
+    bool began_ = false;  // waiting_ is built
     bool local_ = false;  // waiter, completion and cancel all on this thread (see complete)
     stop_token token_;
-    TaskHeader* task_ = nullptr;
     Waker waker_;
-    Resumption resumption_;
-    Callback callback_{this};
-    RoutedWait routed_;
+    union {
+        Waiting waiting_;  // while began_
+    };
 };
 
 template <class Derived>
