@@ -154,6 +154,8 @@ class CORIO_EXPORT Group {
         backend.run_inline(*s);
     }
     void rethrow_first_error();
+    /// wait() and cancel(): aborts, naming `what`, inside a coroutine.
+    void wait_plain(const char* what);
 
     Io io_;
     detail::GroupCore* core_;

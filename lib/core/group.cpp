@@ -95,7 +95,7 @@ void group_member_finished(TaskHeader* t) noexcept {
             free_core = core.detached;
         }
     }
-    if (was_orphan) backend->registry().orphan_group_member_finished();
+    if (was_orphan) backend->registry().orphan_reaped();
     if (free_core) {
         delete &core;
         return;
@@ -160,18 +160,15 @@ Group::~Group() {
     backend.registry().remove_group();
 }
 
-void Group::wait() {
-    if (detail::thread_state().executor != nullptr)
-        detail::abort_blocking_in_coroutine("Group::wait (in a coroutine: co_await group)");
-    detail::GroupWaitOperation(*core_).await();
-    rethrow_first_error();
-}
+void Group::wait() { wait_plain("Group::wait (in a coroutine: co_await group)"); }
 
 void Group::cancel() {
-    if (detail::thread_state().executor != nullptr)
-        detail::abort_blocking_in_coroutine(
-            "Group::cancel (in a coroutine: co_await corio::cancel(group))");
     request_cancel();
+    wait_plain("Group::cancel (in a coroutine: co_await corio::cancel(group))");
+}
+
+void Group::wait_plain(const char* what) {
+    if (detail::thread_state().executor != nullptr) detail::abort_blocking_in_coroutine(what);
     detail::GroupWaitOperation(*core_).await();
     rethrow_first_error();
 }

@@ -18,7 +18,8 @@ void OperationBase::prepare_wait() noexcept {
 
 void OperationBase::wait_plain() {
     ThreadState& ts = thread_state();
-    if (ts.executor != nullptr) abort_blocking_in_coroutine(to_string(hooks_->wait_info(*this).kind));
+    if (ts.executor != nullptr)
+        abort_blocking_in_coroutine(to_string(hooks_->wait_info(*this).kind));
     prepare_wait();
     waker_.parker = ts.parker;
     if (begin_wait(ts)) {

@@ -74,7 +74,7 @@ void TaskRegistry::adopt_orphan(TaskHeader& t) noexcept {
 
 void TaskRegistry::orphan_finished(TaskHeader& t) noexcept {
     t.vtable->destroy(&t);
-    orphan_group_member_finished();
+    orphan_reaped();
 }
 
 void TaskRegistry::orphan_group_members(std::size_t n) noexcept {
@@ -82,7 +82,7 @@ void TaskRegistry::orphan_group_members(std::size_t n) noexcept {
     orphan_count_ += n;
 }
 
-void TaskRegistry::orphan_group_member_finished() noexcept {
+void TaskRegistry::orphan_reaped() noexcept {
     // Notified under the lock: a destructor that saw the count reach zero may free the
     // backend as soon as it has the lock again.
     std::lock_guard lock(orphan_mutex_);

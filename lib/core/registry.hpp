@@ -44,7 +44,8 @@ class TaskRegistry {
     void orphan_finished(TaskHeader& t) noexcept;
     /// The members of a group dropped inside a coroutine become orphans, reaped as they end.
     void orphan_group_members(std::size_t n) noexcept;
-    void orphan_group_member_finished() noexcept;
+    /// An orphan (a task, or a member of a dropped group) ended and was freed.
+    void orphan_reaped() noexcept;
     /// Orphans not reaped yet.
     [[nodiscard]] std::size_t orphans() const noexcept;
     /// Blocks until every orphan was reaped (by threads that run the tasks: not for a backend

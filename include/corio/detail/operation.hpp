@@ -56,6 +56,11 @@ class CORIO_EXPORT OperationBase {
     OperationBase& operator=(const OperationBase&) = delete;
 
     [[nodiscard]] Status status() const noexcept { return status_; }
+    /// The token the wait would be bound to if it started now (for an operation that runs at
+    /// once in try_now and must still be interruptible).
+    [[nodiscard]] stop_token wait_token() const noexcept {
+        return bound_ ? token_ : current_wait_token();
+    }
 
   protected:
     /// Derived's part, as plain functions over the base.
@@ -102,13 +107,6 @@ class CORIO_EXPORT OperationBase {
 
     void throw_if_canceled() const {
         if (status_ == Status::canceled) throw Canceled();
-    }
-
-  public:
-    /// The token the wait would be bound to if it started now (for an operation that runs at
-    /// once in try_now and must still be interruptible).
-    [[nodiscard]] stop_token wait_token() const noexcept {
-        return bound_ ? token_ : current_wait_token();
     }
 
   private:
