@@ -95,6 +95,8 @@ void group_member_finished(TaskHeader* t) noexcept {
             free_core = core.detached;
         }
     }
+    // Before anyone who may then destroy the backend hears of it.
+    backend->registry().note_finished();
     if (was_orphan) backend->registry().orphan_reaped();
     if (free_core) {
         delete &core;

@@ -119,6 +119,29 @@ std::size_t TaskRegistry::unfinished() const noexcept {
     return n;
 }
 
+void TaskRegistry::wait_until_finished() const noexcept {
+    // Announced before the walk (seq_cst, against note_finished's load after a done bit was
+    // set): a task that ends after the walk missed it finds the watcher and notifies.
+    finish_watchers_.fetch_add(1, std::memory_order_seq_cst);
+    for (;;) {
+        std::uint64_t seen = 0;
+        {
+            std::lock_guard lock(finish_mutex_);
+            seen = finish_events_;
+        }
+        if (unfinished() == 0) break;
+        std::unique_lock lock(finish_mutex_);
+        finished_.wait(lock, [&] { return finish_events_ != seen; });
+    }
+    finish_watchers_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void TaskRegistry::notify_finished() const noexcept {
+    std::lock_guard lock(finish_mutex_);
+    ++finish_events_;
+    finished_.notify_all();
+}
+
 void TaskRegistry::dump(std::ostream& out) const {
     for (const Shard& shard : shards_) {
         std::lock_guard lock(shard.lock);

@@ -61,6 +61,16 @@ class TaskRegistry {
     [[nodiscard]] std::size_t live() const noexcept;
     /// Tasks whose body has not ended yet (a walk over the registry).
     [[nodiscard]] std::size_t unfinished() const noexcept;
+    /// Blocks until every task's body has ended (`run()` with worker threads): woken by the
+    /// tasks that end while it waits, it walks the registry only then.
+    void wait_until_finished() const noexcept;
+    /// From finish_task, after the task's done bit is set: wakes a `wait_until_finished`.
+    void note_finished() const noexcept {
+        if (finish_watchers_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+            notify_finished();
+    }
+    /// From a scheduler worker about to sleep (its last task may have ended on it).
+    void note_idle() const noexcept { note_finished(); }
     /// Aborts with a list of tasks when a Future or Group still refers to the backend; a
     /// backend's destructor calls it once its orphans are reaped.
     void check_unreferenced() noexcept;
@@ -82,6 +92,12 @@ class TaskRegistry {
     mutable std::condition_variable orphans_reaped_;
     std::size_t orphan_count_ = 0;  // under orphan_mutex_
     std::atomic<std::size_t> groups_{0};
+    // wait_until_finished: how many wait, and a count of the ends seen while they did.
+    mutable std::atomic<unsigned> finish_watchers_{0};
+    mutable std::mutex finish_mutex_;
+    mutable std::condition_variable finished_;
+    mutable std::uint64_t finish_events_ = 0;  // under finish_mutex_
+    void notify_finished() const noexcept;
 };
 
 }  // namespace corio::detail

@@ -88,8 +88,11 @@ void finish_task(TaskHeader* t) noexcept {
         t->completion.store(prev | TaskHeader::done_bit, std::memory_order_relaxed);
     else
         prev = t->completion.fetch_or(TaskHeader::done_bit, std::memory_order_acq_rel);
+    // Before the waiter or the orphan reaper hears of it: after that the backend may go.
+    TaskRegistry& registry = backend->registry();
+    registry.note_finished();
     if ((prev & TaskHeader::detached_bit) != 0)
-        backend->registry().orphan_finished(*t);
+        registry.orphan_finished(*t);
     else if ((prev & TaskHeader::waiter_bit) != 0) {
         Listener* w = t->waiter.load(std::memory_order_acquire);
         w->notify(w);

@@ -587,6 +587,44 @@ TEST(IoUringCallerDriven, RunDrivesUntilNoTaskIsLeft) {
     EXPECT_EQ(ring->live_tasks(), 0u);
 }
 
+TEST(IoUringWorkers, RunWaitsUntilTheLastTaskEndsAndReturnsThen) {
+    // run() with worker threads sleeps until the tasks have ended: plain tasks and coroutines,
+    // futures held, a group, and a task that ends long after the others.
+    CORIO_RING(ring, {.threads = 2});
+    Watchdog dog("run() with workers", patience(60s));
+    Io io = ring->io();
+    std::atomic<int> done{0};
+    std::vector<corio::Future<void>> held;
+    for (int i = 0; i < 8; ++i)
+        held.push_back(io.concurrent([io, &done, i] {
+            io.sleep(std::chrono::milliseconds(i)).await();
+            done.fetch_add(1);
+        }));
+    auto coro = [](Io io, std::atomic<int>& done) -> corio::Task<void> {
+        co_await io.sleep(5ms);
+        done.fetch_add(1);
+    };
+    held.push_back(io.concurrent(coro, io, std::ref(done)));
+    corio::Group group{io};
+    group.concurrent([io, &done] {
+        io.sleep(50ms).await();
+        done.fetch_add(1);
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    ring->run();
+    EXPECT_EQ(done.load(), 10) << "run() returned before every task ended";
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 40ms);
+    for (auto& f : held) EXPECT_TRUE(f.ready());
+    group.wait();
+    for (auto& f : held) f.await();
+    // With nothing left, it returns at once; and again after more work.
+    ring->run();
+    auto late = io.concurrent([io] { io.sleep(2ms).await(); });
+    ring->run();
+    EXPECT_TRUE(late.ready());
+    late.await();
+}
+
 TEST(IoUringCallerDriven, RunReturnsOnceTasksEndedEvenWithTheirFuturesHeld) {
     CORIO_RING(ring, {.threads = 0});
     Io io = ring->io();

@@ -216,7 +216,7 @@ void IoUring::claim_loop() { impl_->claim(true); }
 void IoUring::run() {
     Impl& impl = *impl_;
     if (impl.options.threads != 0) {
-        while (registry().unfinished() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        registry().wait_until_finished();
         return;
     }
     impl.claim(true);

@@ -4,6 +4,7 @@
 #include "backend/io_uring/ring_worker.hpp"
 
 #include "core/fault.hpp"
+#include "core/registry.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -361,6 +362,7 @@ void RingWorker::wait(bool block) noexcept {
         // Pairs with post() and request_cancel(): either they see this worker asleep and wake
         // it, or this sees their work now.
         sleeping_.store(true, std::memory_order_seq_cst);
+        backend_->registry().note_idle();  // a run() waiting for the last task to end
         if (has_ready() || host_.has_unstarted() || stop_.load(std::memory_order_seq_cst) ||
             has_cancels_.load(std::memory_order_seq_cst) || host_.stealable_for(*this))
             block = false;
