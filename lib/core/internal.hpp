@@ -31,7 +31,7 @@ class ThreadParker;
 /// An event loop driven by a thread that has no worker of its own to wait for (an IoUring with
 /// no worker threads is driven by the thread that owns it): while such a thread parks, it
 /// runs the loop instead of sleeping on its futex.
-class Driver {
+class ParkedLoop {
   public:
     /// Runs the loop until `parker` has a permit (and takes it).
     virtual void drive(ThreadParker& parker) noexcept = 0;
@@ -39,7 +39,7 @@ class Driver {
     virtual void wake() noexcept = 0;
 
   protected:
-    ~Driver() = default;
+    ~ParkedLoop() = default;
 };
 
 class ThreadParker final : public Parker {
@@ -47,10 +47,10 @@ class ThreadParker final : public Parker {
     void park() noexcept override;
     void unpark() noexcept override;
 
-    /// Makes this (the calling thread's) parker drive `d` instead of sleeping; nullptr undoes.
-    void set_driver(Driver* d) noexcept { driver_.store(d, std::memory_order_release); }
-    [[nodiscard]] Driver* driver() const noexcept { return driver_.load(std::memory_order_relaxed); }
-    // For a Driver: take a permit; announce a wait (false: a permit came, and was taken); end
+    /// Makes this (the calling thread's) parker drive `l` instead of sleeping; nullptr undoes.
+    void set_loop(ParkedLoop* l) noexcept { loop_.store(l, std::memory_order_release); }
+    [[nodiscard]] ParkedLoop* loop() const noexcept { return loop_.load(std::memory_order_relaxed); }
+    // For a ParkedLoop: take a permit; announce a wait (false: a permit came, and was taken); end
     // it (true: a permit came, and was taken).
     bool try_take() noexcept { return take_permit(); }
     bool begin_block() noexcept;
@@ -72,7 +72,7 @@ class ThreadParker final : public Parker {
 
     std::atomic<std::uint32_t> state_{empty};
     std::atomic<std::int64_t> woken_at_{0};  // when `unpark` found this parker asleep
-    std::atomic<Driver*> driver_{nullptr};
+    std::atomic<ParkedLoop*> loop_{nullptr};
     unsigned short_waits_ = 2;               // owner only: recent waits short enough to spin
 };
 

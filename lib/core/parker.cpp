@@ -156,7 +156,7 @@ bool ThreadParker::end_block() noexcept {
 }
 
 void ThreadParker::park() noexcept {
-    if (Driver* d = driver_.load(std::memory_order_relaxed)) {
+    if (ParkedLoop* d = loop_.load(std::memory_order_relaxed)) {
         d->drive(*this);
         return;
     }
@@ -183,7 +183,7 @@ void ThreadParker::unpark() noexcept {
     if (state_.load(std::memory_order_relaxed) == parked)
         woken_at_.store(steady_now_ns(), std::memory_order_relaxed);
     if (state_.exchange(notified, std::memory_order_release) == parked) {
-        if (Driver* d = driver_.load(std::memory_order_acquire))
+        if (ParkedLoop* d = loop_.load(std::memory_order_acquire))
             d->wake();
         else
             wake_one();

@@ -2,6 +2,10 @@
 // The scheduler worker: ready queues, fiber switches, timers.
 #include "scheduler/worker.hpp"
 
+#include "core/registry.hpp"
+#include "scheduler/driver.hpp"
+#include "scheduler/scheduler.hpp"
+
 #include <cxxabi.h>
 
 #include <chrono>
@@ -149,13 +153,75 @@ void FiberPool::release(Fiber* f) noexcept {
 
 // ---- the worker -------------------------------------------------------------------------------
 
-Worker::Worker(const Config& config, FiberPool& fibers, StopRouter* router)
-    : config_(config), fibers_(fibers), stops_(router) {
+Worker::Worker(Scheduler& scheduler, Backend& backend, const Config& config, FiberPool& fibers,
+               StopRouter* router)
+    : scheduler_(scheduler), backend_(&backend), config_(config), fibers_(fibers),
+      stops_(router) {
     fiber_cache_.reserve(64);
 }
 
 Worker::~Worker() {
     for (Fiber* f : fiber_cache_) fibers_.release(f);
+}
+
+void Worker::set_driver(std::unique_ptr<Driver> d) noexcept { driver_ = std::move(d); }
+
+void Worker::attach() {
+    bind_thread();
+    driver_->attach();
+}
+
+void Worker::detach() noexcept {
+    driver_->detach();
+    unbind_thread();
+}
+
+void Worker::loop() noexcept {
+    while (!stop_.load(std::memory_order_acquire)) {
+        const bool more = turn();
+        // More tasks queued here than this worker starts next, while another is idle: wake it
+        // to steal some.
+        if (unstarted_count() > 1 && scheduler_.idle_workers.load(std::memory_order_relaxed) != 0)
+            scheduler_.wake_idle_worker();
+        wait(!more);
+    }
+}
+
+void Worker::request_stop() noexcept {
+    stop_.store(true, std::memory_order_seq_cst);
+    wake();
+}
+
+void Worker::wake() noexcept {
+    // One wake-up in flight is enough: the worker clears the flag once it is awake.
+    if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    Worker* const me = t_worker;
+    Driver* sender = me != nullptr && me != this && me->backend_ == backend_ ? me->driver_.get()
+                                                                             : nullptr;
+    driver_->wake(sender);
+}
+
+void Worker::wait(bool block) noexcept {
+    if (!block) {
+        driver_->wait(false, 0);
+        wake_pending_.store(false, std::memory_order_release);
+        return;
+    }
+    scheduler_.idle_workers.fetch_add(1, std::memory_order_seq_cst);
+    // While it sleeps no wait is added or removed: a stop reported meanwhile needs a wake-up
+    // only if there are routed waits to look at.
+    publish_routed_waits();
+    // Pairs with post(), add_timer() and the driver's queued work: either they see this worker
+    // asleep and wake it, or this sees their work now.
+    sleeping_.store(true, std::memory_order_seq_cst);
+    backend_->registry().note_idle();  // a run() waiting for the last task to end
+    if (has_ready() || scheduler_.has_unstarted() || stop_.load(std::memory_order_seq_cst) ||
+        driver_->pending() || scheduler_.stealable_for(*this))
+        block = false;
+    driver_->wait(block, block ? next_deadline_ns() : 0);
+    sleeping_.store(false, std::memory_order_relaxed);
+    scheduler_.idle_workers.fetch_sub(1, std::memory_order_relaxed);
+    wake_pending_.store(false, std::memory_order_release);
 }
 
 Fiber* Worker::acquire_fiber(std::size_t stack_size) {
@@ -254,7 +320,7 @@ void Worker::start(TaskHeader* t) noexcept {
         const bool concurrent = t->concurrent;
         t->executor = this;
         run_task_here(t);  // to its first suspension; t may be gone from here on
-        task_returned(concurrent);
+        scheduler_.unreserve(concurrent);
         return;
     }
     switch_in(*prepare_fiber(t));
@@ -266,7 +332,7 @@ Context* Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
     w->landed();  // a fiber that ended may have switched here, to a fiber that had not run
     const bool concurrent = f->task->concurrent;
     run_task_here(f->task);  // the task may be gone from here on
-    w->task_returned(concurrent);
+    w->scheduler_.unreserve(concurrent);
     f->finished = true;
     // Straight to the next ready fiber while the turn's budget lasts (often the fiber that
     // awaited this one): it gives this fiber's stack back once it landed.
@@ -434,7 +500,7 @@ bool Worker::turn() noexcept {
     drain_inbox();
     // One task that has not started yet from each queue per turn, even when ready work never
     // runs out: the shared one (spawned by other threads), then this worker's own.
-    if (TaskHeader* t = take_unstarted()) {
+    if (TaskHeader* t = scheduler_.take_unstarted()) {
         --budget_;
         start(t);
     }
@@ -451,10 +517,10 @@ bool Worker::turn() noexcept {
         } else if (TaskHeader* t = pop_unstarted()) {
             --budget_;
             start(t);
-        } else if (TaskHeader* t2 = take_unstarted()) {
+        } else if (TaskHeader* t2 = scheduler_.take_unstarted()) {
             --budget_;
             start(t2);
-        } else if (!steal()) {
+        } else if (!scheduler_.steal_for(*this)) {
             break;
         }
     }

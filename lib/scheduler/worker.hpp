@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // A scheduler worker: one thread's ready queue of fibers and coroutines, its fibers, its
-// timers. The event loop it waits in (an io_uring) comes from the class that derives from it.
+// timers, and the driver (the event source) it waits in.
 #pragma once
 
 #ifndef CORIO_BUILDING_LIB
@@ -21,11 +21,15 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace corio::detail {
 
+class Driver;
+class Scheduler;
 class Worker;
 
 /// The C++ runtime's per-thread exception state (the start of __cxa_eh_globals in libstdc++
@@ -96,17 +100,23 @@ class FiberPool {
     std::size_t max_cached_;
 };
 
-class Worker : public Executor {
+class Worker final : public Executor {
   public:
     struct Config {
         unsigned turn_budget = 64;  // ready runnables per turn before the event loop
     };
 
-    /// `router`: the backend's, whose tasks' waits on this worker it routes (or nullptr).
-    Worker(const Config& config, FiberPool& fibers, StopRouter* router);
+    /// A worker of `scheduler`, for the tasks of `backend`. `router`: the backend's, whose
+    /// tasks' waits on this worker it routes (or nullptr). Its driver is given next.
+    Worker(Scheduler& scheduler, Backend& backend, const Config& config, FiberPool& fibers,
+           StopRouter* router);
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
-    virtual ~Worker();
+    ~Worker();
+
+    /// Gives the worker its event source (once, before it runs).
+    void set_driver(std::unique_ptr<Driver> d) noexcept;
+    [[nodiscard]] Driver& driver() const noexcept { return *driver_; }
 
     /// The worker the calling thread runs, or nullptr.
     static Worker* current() noexcept { return t_worker; }
@@ -124,10 +134,24 @@ class Worker : public Executor {
     /// Removes `node` from the heap of the worker that holds it.
     static bool cancel_timer(TimerNode& node) noexcept;
 
+    /// Interrupts the owner's wait in its driver (another thread posted or armed a timer);
+    /// one wake-up in flight is enough.
+    void wake() noexcept;
+    /// Makes the worker's `loop` return after its current turn.
+    void request_stop() noexcept;
+
     // ---- the owning thread -------------------------------------------------------------------
-    /// Makes the calling thread this worker's thread (its context, signal stack, `current`).
-    void bind_thread() noexcept;
-    void unbind_thread() noexcept;
+    /// Makes the calling thread this worker's thread (its context, signal stack, `current`),
+    /// and creates the driver's event source there. Throws std::system_error; `detach` is
+    /// still to be called then.
+    void attach();
+    void detach() noexcept;
+    /// Worker thread body: turns and waits until stopped.
+    void loop() noexcept;
+    /// Waits in the driver for completions, a wake-up or the next timer (`block`), or only
+    /// submits and completes (not `block`). The Dekker check against `post`, `report_stopped`
+    /// and the driver's queued work is made here.
+    void wait(bool block) noexcept;
     /// Starts a task that has not started: on its fiber (plain; `t->backend_data`, taken from
     /// the pool when it was scheduled) or here (coroutine).
     void start(TaskHeader* t) noexcept;
@@ -200,30 +224,18 @@ class Worker : public Executor {
     /// From the running fiber: switch to the scheduler until something queues it again.
     void suspend_fiber(Fiber& f) noexcept;
 
-  protected:
-    /// Interrupts the owner's wait in its event loop (another thread posted or armed a timer).
-    virtual void wake() noexcept = 0;
-    /// A task that has not started, from the backend's shared queue, or nullptr.
-    virtual TaskHeader* take_unstarted() noexcept = 0;
-    /// Called when the worker has nothing to run: takes tasks that have not started from other
-    /// workers; true if it got some.
-    virtual bool steal() noexcept { return false; }
-    /// A started task's body returned (plain) or first suspended (coroutine): its slot is free.
-    virtual void task_returned(bool concurrent) noexcept = 0;
+    /// The thread that runs `loop` (none when the backend's owner drives it).
+    std::thread thread;
 
-    /// True while the owner waits in its event loop; set and cleared by the derived class
-    /// around its wait, with the Dekker check against `has_ready`.
-    std::atomic<bool> sleeping_{false};
+  private:
+    friend struct Fiber;
+    void bind_thread() noexcept;
+    void unbind_thread() noexcept;
     /// Before `sleeping_` is set: how many routed waits the owner has (none changes while it
     /// sleeps).
     void publish_routed_waits() noexcept {
         routed_while_sleeping_.store(stops_.waits().size(), std::memory_order_relaxed);
     }
-    Config config_;
-    Backend* backend_ = nullptr;
-
-  private:
-    friend struct Fiber;
     void push_local(Runnable* r) noexcept;
     Runnable* pop_local() noexcept;
     TaskHeader* pop_unstarted() noexcept;
@@ -243,6 +255,16 @@ class Worker : public Executor {
     void recycle(Fiber* f) noexcept;
     void fire_due_timers() noexcept;
     static Context* fiber_main(Context* self, Context* from) noexcept;
+
+    Scheduler& scheduler_;
+    Backend* backend_;
+    Config config_;
+    std::unique_ptr<Driver> driver_;
+    /// True while the owner waits in its driver; set and cleared around the wait, with the
+    /// Dekker check against `has_ready`.
+    std::atomic<bool> sleeping_{false};
+    std::atomic<bool> wake_pending_{false};
+    std::atomic<bool> stop_{false};
 
     RunnableQueue local_;  // owner only
     std::atomic<Runnable*> inbox_{nullptr};  // other threads push (LIFO), the owner drains

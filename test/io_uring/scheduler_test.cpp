@@ -3,7 +3,7 @@
 // fiber that ends switches straight to the next ready one (and its stack is given back), tasks
 // queued on a busy worker are stolen by an idle one, and kernel timers (Options::kernel_timers)
 // arm, fire and are cancelled from another thread.
-#include "backend/io_uring/ring_worker.hpp"
+#include "backend/io_uring/uring_driver.hpp"
 #include "fiber/stack.hpp"
 #include "support.hpp"
 
@@ -310,8 +310,8 @@ INSTANTIATE_TEST_SUITE_P(, IoUringAwaitedHere, ::testing::Values(0u, 1u, 2u),
 
 // ---- timers: IORING_OP_TIMEOUT on a worker ----------------------------------------------------
 
-corio::detail::RingWorker& this_worker(corio::IoUring& ring) {
-    corio::detail::RingWorker* w = corio::detail::current_ring_worker(&ring);
+corio::detail::UringDriver& this_worker(corio::IoUring& ring) {
+    corio::detail::UringDriver* w = corio::detail::current_uring_driver(&ring);
     if (w == nullptr) throw std::logic_error("not on a worker of this ring");
     return *w;
 }
@@ -320,7 +320,7 @@ TEST(IoUringScheduler, SleepsAndTimeoutsOnAWorkerAreKernelTimeouts) {
     RING_OR_SKIP(ring, {.threads = 1, .kernel_timers = true});
     corio::Io io = ring->io();
     on_fiber(io, [&ring, io] {
-        corio::detail::RingWorker& w = this_worker(*ring);
+        corio::detail::UringDriver& w = this_worker(*ring);
         EXPECT_EQ(w.ring_timers(), 0u);
         std::atomic<bool> sleeping{false};
         auto sleeper = io.async([&sleeping, io] {
@@ -331,7 +331,7 @@ TEST(IoUringScheduler, SleepsAndTimeoutsOnAWorkerAreKernelTimeouts) {
         });
         while (!sleeping.load()) io.yield().await();
         EXPECT_EQ(w.ring_timers(), 1u);  // armed in the ring, not in the worker's heap
-        EXPECT_EQ(w.next_deadline_ns(), 0);
+        EXPECT_EQ(w.worker().next_deadline_ns(), 0);
         EXPECT_GE(sleeper.await(), 20ms);
         EXPECT_EQ(w.ring_timers(), 0u);
 

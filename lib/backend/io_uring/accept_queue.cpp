@@ -30,14 +30,14 @@ bool kernel_has_multishot_accept() noexcept {
     return has;
 }
 
-AcceptQueue::AcceptQueue(IoUring& backend, AcceptQueues& all, RingWorker& owner, int fd,
+AcceptQueue::AcceptQueue(IoUring& backend, AcceptQueues& all, UringDriver& owner, int fd,
                          int flags)
     : ListenerState(&release_it, &release_and_close_it), RingCompletion(&on_cqe), backend_(&backend), all_(&all),
       owner_(&owner), fd_(fd), flags_(flags) {
     arm_node_.queue = this;
 }
 
-bool AcceptQueue::start(IoUring& backend, AcceptQueues& all, RingHost& host, AcceptWaiter& w) {
+bool AcceptQueue::start(IoUring& backend, AcceptQueues& all, Scheduler& scheduler, AcceptWaiter& w) {
     IoRequest& r = *w.request;
     if (r.listener == nullptr || !backend.options().multishot_accept ||
         !kernel_has_multishot_accept())
@@ -47,8 +47,9 @@ bool AcceptQueue::start(IoUring& backend, AcceptQueues& all, RingHost& host, Acc
     std::unique_lock lock(all.mutex);
     ListenerState* s = r.listener->load(std::memory_order_acquire);
     if (s == nullptr) {
-        RingWorker* owner = current_ring_worker(&backend);
-        if (owner == nullptr) owner = &host.submission_worker();
+        UringDriver* owner = current_uring_driver(&backend);
+        if (owner == nullptr)
+            owner = &static_cast<UringDriver&>(scheduler.submission_worker().driver());
         auto* q = new AcceptQueue(backend, all, *owner, r.fd, r.flags);
         if (!r.listener->compare_exchange_strong(s, q, std::memory_order_acq_rel,
                                                  std::memory_order_acquire)) {
@@ -70,7 +71,7 @@ void AcceptQueue::wait(AcceptWaiter& w, std::unique_lock<std::mutex>& lock) noex
     if (ready_.empty() && !closing_) {
         push(w);
         if (armed_ || arm_posted_) return;
-        if (current_ring_worker(backend_) == owner_) {
+        if (current_uring_driver(backend_) == owner_) {
             armed_ = true;
             user_data_ = owner_->tag(this);
             lock.unlock();
@@ -79,7 +80,7 @@ void AcceptQueue::wait(AcceptWaiter& w, std::unique_lock<std::mutex>& lock) noex
             arm_posted_ = true;
             arm_node_.next = nullptr;
             lock.unlock();
-            owner_->post(&arm_node_);
+            owner_->worker().post(&arm_node_);
         }
         return;
     }
@@ -214,7 +215,7 @@ void AcceptQueue::release(AcceptQueue* q, IoRequest* closer) noexcept {
     q->head_ = q->tail_ = nullptr;
     for (int fd : q->ready_) ::close(fd);  // the clients see their connections reset
     q->ready_.clear();
-    RingWorker* const owner = q->armed_ ? q->owner_ : nullptr;
+    UringDriver* const owner = q->armed_ ? q->owner_ : nullptr;
     const std::uint64_t user_data = q->user_data_;
     const bool now = !q->armed_ && !q->arm_posted_;
     if (now) q->unlink_from_all();
@@ -283,7 +284,7 @@ void AcceptQueue::unlink_from_all() noexcept {
 }
 
 void AcceptQueues::quiesce() noexcept {
-    std::vector<std::pair<RingWorker*, std::uint64_t>> cancels;
+    std::vector<std::pair<UringDriver*, std::uint64_t>> cancels;
     {
         std::lock_guard lock(mutex);
         quiescing = true;

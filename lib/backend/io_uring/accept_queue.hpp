@@ -7,7 +7,8 @@
 #error "lib/ headers are internal to corio"
 #endif
 
-#include "backend/io_uring/ring_worker.hpp"
+#include "backend/io_uring/uring_driver.hpp"
+#include "scheduler/scheduler.hpp"
 
 #include <corio/detail/io_request.hpp>
 #include <corio/io_uring.hpp>
@@ -65,15 +66,15 @@ class AcceptQueue final : public ListenerState, private RingCompletion {
     /// creates: it completes at once with a queued connection, or when the next one comes.
     /// False when the backend keeps no queue for it (turned off, a kernel without multishot
     /// accept, or a listener whose state is another backend's). Throws std::bad_alloc.
-    /// `host` gives the worker that arms a new queue's accept.
-    static bool start(IoUring& backend, AcceptQueues& all, RingHost& host, AcceptWaiter& w);
+    /// `scheduler` gives the worker whose ring arms a new queue's accept.
+    static bool start(IoUring& backend, AcceptQueues& all, Scheduler& scheduler, AcceptWaiter& w);
     /// Ends `w` cancelled if it still waits; from any thread.
     static void cancel(AcceptQueues& all, AcceptWaiter& w) noexcept;
 
   private:
     friend struct AcceptQueues;
 
-    AcceptQueue(IoUring& backend, AcceptQueues& all, RingWorker& owner, int fd, int flags);
+    AcceptQueue(IoUring& backend, AcceptQueues& all, UringDriver& owner, int fd, int flags);
 
     /// Posted to the owner to arm the multishot accept from another thread.
     struct ArmNode : Runnable {
@@ -106,7 +107,7 @@ class AcceptQueue final : public ListenerState, private RingCompletion {
 
     IoUring* backend_;    // nullptr once the backend is gone
     AcceptQueues* all_;   // nullptr once the backend is gone
-    RingWorker* owner_;   // the ring of the multishot accept; nullptr once the backend is gone
+    UringDriver* owner_;   // the ring of the multishot accept; nullptr once the backend is gone
     int fd_;
     int flags_;
     std::uint64_t user_data_ = 0;

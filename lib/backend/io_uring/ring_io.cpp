@@ -21,8 +21,9 @@ namespace corio {
 namespace {
 
 /// A request in flight on a ring (in the request's backend state).
-struct RingIo final : detail::RingCompletion {
-    explicit RingIo(detail::IoRequest& r) noexcept : RingCompletion(&on_cqe), request(&r) {}
+struct RingIo final : detail::DriverRequest, detail::RingCompletion {
+    RingIo(detail::IoRequest& r, detail::UringDriver* d) noexcept
+        : DriverRequest(d), RingCompletion(&on_cqe), request(&r) {}
 
     struct SubmitNode : detail::Runnable {
         SubmitNode() noexcept : Runnable(&run_it) {}
@@ -32,8 +33,11 @@ struct RingIo final : detail::RingCompletion {
         }
     };
 
+    detail::UringDriver& owner() const noexcept {
+        return *static_cast<detail::UringDriver*>(driver);
+    }
+
     detail::IoRequest* request;
-    detail::RingWorker* owner = nullptr;
     std::uint64_t user_data = 0;
     std::atomic<bool> cancel_requested{false};
     bool queued = false;  // an accept through its listener's queue, which `waiter` is in
@@ -55,15 +59,15 @@ struct RingIo final : detail::RingCompletion {
         }
         detail::LendRing* lend = nullptr;
         if (r.opcode == detail::IoOpcode::recv_lend && r.buf == nullptr) {
-            lend = owner->lend_ring();
-            if (lend == nullptr && r.len == 0) r.len = owner->lend_buffer_size();
+            lend = owner().lend_ring();
+            if (lend == nullptr && r.len == 0) r.len = owner().lend_buffer_size();
             if (lend == nullptr && !detail::lend_from_heap(r)) {
                 r.fail(ENOMEM);
                 r.finish(r);
                 return;
             }
         }
-        io_uring_sqe* sqe = owner->get_sqe();
+        io_uring_sqe* sqe = owner().get_sqe();
         if (!inject(sqe, r)) {  // (an injected fault prepares the SQE itself)
             if (lend != nullptr)
                 prepare_lent_recv(sqe, r, *lend);
@@ -71,7 +75,7 @@ struct RingIo final : detail::RingCompletion {
                 prepare(sqe, r);
         }
         io_uring_sqe_set_data64(sqe, user_data);
-        owner->note_submitted();
+        owner().note_submitted();
     }
 
     /// A receive into a buffer the kernel picks from the ring when the bytes come (none is tied
@@ -173,7 +177,7 @@ struct RingIo final : detail::RingCompletion {
         self->retries = 0;
         if ((flags & IORING_CQE_F_BUFFER) != 0) {
             r.res = res;
-            self->owner->lend_ring()->lend(r, flags >> IORING_CQE_BUFFER_SHIFT);
+            self->owner().lend_ring()->lend(r, flags >> IORING_CQE_BUFFER_SHIFT);
         }
         if (r.call_done(res)) {
             r.finish(r);  // the request may be gone from here on
@@ -191,41 +195,50 @@ RingIo& ring_io(detail::IoRequest& r) noexcept {
 
 }  // namespace
 
+namespace detail {
+
+Runnable& UringDriver::prepare(IoRequest& r) noexcept {
+    auto* io = new (r.backend_state) RingIo(r, this);
+    // Tagged from this driver's count on its own thread, else from the calling thread's.
+    io->user_data = Worker::current() == &worker() ? tag(io) : make_user_data(io);
+    io->node.io = io;
+    return io->node;
+}
+
+void UringDriver::cancel(IoRequest& r) noexcept {
+    // Before the submission, it sees the flag; after it, the cancel SQE follows the call's SQE
+    // on the same ring (and a later call of the request sees the flag).
+    RingIo& io = ring_io(r);
+    io.cancel_requested.store(true, std::memory_order_release);
+    request_cancel(io.user_data);
+}
+
+}  // namespace detail
+
 bool IoUring::io_now(detail::IoRequest& /*r*/, const detail::OperationBase& /*op*/) {
     return false;
 }
 
 void IoUring::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
-    auto* io = new (r.backend_state) RingIo(r);
+    // accept's hook: through its listener's queue (a multishot accept), when it keeps one.
     if (r.opcode == detail::IoOpcode::accept && r.listener != nullptr) {
+        auto* io = new (r.backend_state) RingIo(r, nullptr);
         io->waiter.request = &r;
         // The waiter stays in arm() meanwhile: the request is alive even if it completed.
-        io->queued = detail::AcceptQueue::start(*this, impl_->accept_queues, *impl_, io->waiter);
+        io->queued = detail::AcceptQueue::start(*this, impl_->accept_queues, impl_->scheduler,
+                                                io->waiter);
         if (io->queued) return;
     }
-    if (detail::RingWorker* w = detail::current_ring_worker(this)) {
-        io->user_data = w->tag(io);
-        io->owner = w;
-        r.local = true;
-        io->submit();
-        return;
-    }
-    io->user_data = detail::make_user_data(io);
-    io->owner = &impl_->submission_worker();
-    io->node.io = io;
-    io->owner->post(&io->node);
+    impl_->scheduler.io_start(r);
 }
 
 void IoUring::io_cancel(detail::IoRequest& r) noexcept {
-    // Before the submission, it sees the flag; after it, the cancel SQE follows the call's SQE
-    // on the same ring (and a later call of the request sees the flag).
     RingIo& io = ring_io(r);
     if (io.queued) {
         detail::AcceptQueue::cancel(impl_->accept_queues, io.waiter);
         return;
     }
-    io.cancel_requested.store(true, std::memory_order_release);
-    io.owner->request_cancel(io.user_data);
+    detail::Scheduler::io_cancel(r);
 }
 
 }  // namespace corio

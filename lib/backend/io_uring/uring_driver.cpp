@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
-// RingWorker: the ring, its wake-up eventfd, submission batching, cancellation routing and
+// The io_uring driver: the ring, its wake-up eventfd, submission batching, cancellation and
 // completion reaping.
-#include "backend/io_uring/ring_worker.hpp"
+#include "backend/io_uring/uring_driver.hpp"
 
 #include "core/fault.hpp"
-#include "core/registry.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -65,22 +64,19 @@ void probe_io_uring() {
     io_uring_queue_exit(&probe);
 }
 
-RingWorker::RingWorker(RingHost& host, Backend& backend, const Config& config, FiberPool& fibers,
-                       unsigned ring_entries, unsigned lend_buffers, std::size_t lend_buffer_size)
-    : Worker(config, fibers, host.stop_router()), host_(host), entries_(ring_entries),
-      lend_buffers_(lend_buffers), lend_buffer_size_(lend_buffer_size) {
-    backend_ = &backend;
+UringDriver::UringDriver(Worker& worker, const Config& config)
+    : Driver(worker), entries_(config.ring_entries), lend_buffers_(config.lend_buffers),
+      lend_buffer_size_(config.lend_buffer_size) {
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
 }
 
-RingWorker::~RingWorker() {
+UringDriver::~UringDriver() {
     if (ring_ready_) io_uring_queue_exit(&ring_);
     ::close(efd_);
 }
 
-void RingWorker::attach() {
-    bind_thread();
+void UringDriver::attach() {
     flags_ = init_ring(ring_, entries_);
     ring_ready_ = true;
     // io_uring_enter then finds the ring by its registered index instead of looking its file
@@ -90,51 +86,32 @@ void RingWorker::attach() {
 #endif
 }
 
-void RingWorker::detach() noexcept {
+void UringDriver::detach() noexcept {
     if (ring_ready_) {
         io_uring_queue_exit(&ring_);
         ring_ready_ = false;
     }
-    unbind_thread();
 }
 
-void RingWorker::loop() noexcept {
-    while (!stop_.load(std::memory_order_acquire)) {
-        const bool more = turn();
-        // More tasks queued here than this worker starts next, while another is idle: wake it
-        // to steal some.
-        if (unstarted_count() > 1 && host_.idle_workers.load(std::memory_order_relaxed) != 0)
-            host_.wake_idle_worker();
-        wait(!more);
-    }
-}
-
-void RingWorker::request_stop() noexcept {
-    stop_.store(true, std::memory_order_seq_cst);
-    wake();
-}
-
-void RingWorker::wake() noexcept {
-    // One wake-up in flight is enough: the worker clears the flag once it is awake.
-    if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+void UringDriver::wake(Driver* sender) noexcept {
     // From another worker of the same backend: a MSG_RING on that worker's own ring. It is
     // submitted now, not with the sender's next batch: the sender may run a fiber that does
     // not give the thread back for long, and the wake-up (which may be for a task this worker
     // cannot run now) must not wait for that. From any other thread: the eventfd.
-    RingWorker* me = current_ring_worker(backend_);
-    if (me != nullptr && me != this && me->ring_ready_) {
-        io_uring_sqe* sqe = me->get_sqe();
+    auto* from = static_cast<UringDriver*>(sender);
+    if (from != nullptr && from->ring_ready_) {
+        io_uring_sqe* sqe = from->get_sqe();
         io_uring_prep_msg_ring(sqe, ring_.ring_fd, 0, message_tag, 0);
         io_uring_sqe_set_data64(sqe, sent_tag);  // the sender's own CQE
-        me->note_submitted();
-        io_uring_submit(&me->ring_);
+        from->note_submitted();
+        io_uring_submit(&from->ring_);
         return;
     }
     const std::uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = ::write(efd_, &one, sizeof one);
 }
 
-io_uring_sqe* RingWorker::get_sqe_after_submit() noexcept {
+io_uring_sqe* UringDriver::get_sqe_after_submit() noexcept {
     io_uring_sqe* sqe = nullptr;
     while (sqe == nullptr) {  // full: submit what is queued and retry
         const int injected = fault_at(fault::Site::ring_submit);
@@ -145,8 +122,8 @@ io_uring_sqe* RingWorker::get_sqe_after_submit() noexcept {
     return sqe;
 }
 
-void RingWorker::request_cancel(std::uint64_t user_data) noexcept {
-    if (Worker::current() == this) {  // its own ring: the cancel goes with the next submit
+void UringDriver::request_cancel(std::uint64_t user_data) noexcept {
+    if (Worker::current() == &worker()) {  // its own ring: the cancel goes with the next submit
         prep_cancel(user_data);
         return;
     }
@@ -160,7 +137,7 @@ void RingWorker::request_cancel(std::uint64_t user_data) noexcept {
         }
         has_cancels_.store(true, std::memory_order_seq_cst);
     }
-    if (Worker::current() != this && is_sleeping()) wake();
+    if (worker().is_sleeping()) worker().wake();
 }
 
 LendRing::LendRing(io_uring& ring, unsigned count, std::size_t size) : count_(count), size_(size) {
@@ -227,7 +204,7 @@ void LendRing::give_back(std::uint32_t id, std::byte* data) noexcept {
 #endif
 }
 
-LendRing* RingWorker::lend_ring() noexcept {
+LendRing* UringDriver::lend_ring() noexcept {
     if (lend_ring_ != nullptr || lend_refused_ || lend_buffers_ == 0) return lend_ring_.get();
     try {
         lend_ring_ = std::make_unique<LendRing>(ring_, lend_buffers_, lend_buffer_size_);
@@ -237,13 +214,13 @@ LendRing* RingWorker::lend_ring() noexcept {
     return lend_ring_.get();
 }
 
-void RingWorker::add_ring_timer(TimerNode& node) {
+void UringDriver::add_ring_timer(TimerNode& node) {
     RingTimer* t = free_timers_;
     if (t != nullptr) {
         free_timers_ = t->next_free;
     } else {
         t = &timer_slots_.emplace_back();
-        t->worker = this;
+        t->driver = this;
     }
     t->node = &node;
     const std::uint64_t generation = ++t->generation;
@@ -263,14 +240,14 @@ void RingWorker::add_ring_timer(TimerNode& node) {
     note_submitted();
 }
 
-bool RingWorker::cancel_ring_timer(TimerNode& node) noexcept {
+bool UringDriver::cancel_ring_timer(TimerNode& node) noexcept {
     auto* t = static_cast<RingTimer*>(node.slot);
     const std::uint64_t generation = node.sequence;
     std::uint64_t s = RingTimer::word(generation, RingTimer::armed);
     if (t->state.compare_exchange_strong(s, RingTimer::word(generation, RingTimer::canceled),
                                          std::memory_order_acq_rel, std::memory_order_acquire)) {
         // The kernel's timer goes too; its CQE frees the slot.
-        t->worker->request_cancel(RingTimer::user_data_of(t, generation));
+        t->driver->request_cancel(RingTimer::user_data_of(t, generation));
         return true;
     }
     // Fired, or firing on the worker's thread now: wait until `fire` returned. A slot already
@@ -282,11 +259,11 @@ bool RingWorker::cancel_ring_timer(TimerNode& node) noexcept {
     return false;
 }
 
-void RingWorker::RingTimer::on_timeout(RingCompletion* c, int /*res*/, unsigned /*flags*/) noexcept {
+void UringDriver::RingTimer::on_timeout(RingCompletion* c, int /*res*/, unsigned /*flags*/) noexcept {
     // -ETIME when it expired, -ECANCELED when a cancel removed it: the state says which won.
     // The slot is freed only here, so its generation is the one this CQE belongs to.
     auto* t = static_cast<RingTimer*>(c);
-    RingWorker* w = t->worker;
+    UringDriver* w = t->driver;
     std::uint64_t s = word(t->generation, armed);
     if (t->state.compare_exchange_strong(s, word(t->generation, firing), std::memory_order_acq_rel,
                                          std::memory_order_acquire)) {
@@ -300,7 +277,7 @@ void RingWorker::RingTimer::on_timeout(RingCompletion* c, int /*res*/, unsigned 
     w->free_timers_ = t;
 }
 
-void RingWorker::issue_cancels() noexcept {
+void UringDriver::issue_cancels() noexcept {
     if (!has_cancels_.load(std::memory_order_acquire)) return;
     std::vector<std::uint64_t> batch;
     {
@@ -311,13 +288,13 @@ void RingWorker::issue_cancels() noexcept {
     for (std::uint64_t ud : batch) prep_cancel(ud);
 }
 
-void RingWorker::prep_cancel(std::uint64_t user_data) noexcept {
+void UringDriver::prep_cancel(std::uint64_t user_data) noexcept {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_cancel64(sqe, user_data, 0);
     io_uring_sqe_set_data64(sqe, cancel_tag);
 }
 
-void RingWorker::arm_wake_read() noexcept {
+void UringDriver::arm_wake_read() noexcept {
     if (wake_armed_) return;
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_read(sqe, efd_, &wake_buffer_, sizeof wake_buffer_, 0);
@@ -325,15 +302,14 @@ void RingWorker::arm_wake_read() noexcept {
     wake_armed_ = true;
 }
 
-void RingWorker::enter(bool block) noexcept {
+void UringDriver::enter(bool block, std::int64_t deadline_ns) noexcept {
     // A refused submit keeps the entries queued: the next turn submits them.
     if (fault_at(fault::Site::ring_submit) != 0) return;
     if (block) {
-        const std::int64_t deadline = next_deadline_ns();
         __kernel_timespec ts{};
         __kernel_timespec* timeout = nullptr;
-        if (deadline != 0) {
-            const std::int64_t rel = deadline - steady_now_ns();
+        if (deadline_ns != 0) {
+            const std::int64_t rel = deadline_ns - steady_now_ns();
             if (rel <= 0) {
                 block = false;
             } else {
@@ -351,32 +327,14 @@ void RingWorker::enter(bool block) noexcept {
     if (io_uring_sq_ready(&ring_) != 0 || inflight_ != 0) io_uring_submit_and_get_events(&ring_);
 }
 
-void RingWorker::wait(bool block) noexcept {
+void UringDriver::wait(bool block, std::int64_t deadline_ns) noexcept {
     issue_cancels();
     arm_wake_read();
-    if (block) {
-        host_.idle_workers.fetch_add(1, std::memory_order_seq_cst);
-        // While it sleeps no wait is added or removed: a stop reported meanwhile needs a
-        // wake-up only if there are routed waits to look at.
-        publish_routed_waits();
-        // Pairs with post() and request_cancel(): either they see this worker asleep and wake
-        // it, or this sees their work now.
-        sleeping_.store(true, std::memory_order_seq_cst);
-        backend_->registry().note_idle();  // a run() waiting for the last task to end
-        if (has_ready() || host_.has_unstarted() || stop_.load(std::memory_order_seq_cst) ||
-            has_cancels_.load(std::memory_order_seq_cst) || host_.stealable_for(*this))
-            block = false;
-        enter(block);
-        sleeping_.store(false, std::memory_order_relaxed);
-        host_.idle_workers.fetch_sub(1, std::memory_order_relaxed);
-    } else {
-        enter(false);
-    }
-    wake_pending_.store(false, std::memory_order_release);
+    enter(block, deadline_ns);
     reap();
 }
 
-void RingWorker::reap() noexcept {
+void UringDriver::reap() noexcept {
     for (;;) {
         unsigned head = 0;
         unsigned seen = 0;

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
-// A scheduler worker that waits in its own io_uring, and what ring operations need from it.
+// The io_uring driver: a worker's ring, its wake-up eventfd and MSG_RING wake-ups, submission
+// batching, cancellation, provided buffers, kernel timers, and what ring operations need.
 #pragma once
 
 #ifndef CORIO_BUILDING_LIB
 #error "lib/ headers are internal to corio"
 #endif
 
+#include "scheduler/driver.hpp"
 #include "scheduler/worker.hpp"
 
 #include <corio/detail/io_request.hpp>
@@ -21,32 +23,6 @@
 #include <vector>
 
 namespace corio::detail {
-
-/// What a worker needs from its backend.
-class RingWorker;
-
-class RingHost {
-  public:
-    virtual TaskHeader* take_unstarted() noexcept = 0;
-    [[nodiscard]] virtual bool has_unstarted() const noexcept = 0;
-    virtual void unreserve(bool concurrent) noexcept = 0;
-    /// Moves tasks that have not started from another worker to `thief`; true if it got some.
-    virtual bool steal_for(RingWorker& thief) noexcept = 0;
-    /// True when a worker other than `me` has tasks queued that `me` could steal.
-    [[nodiscard]] virtual bool stealable_for(const RingWorker& me) const noexcept = 0;
-    /// Wakes an idle worker other than the caller's, if there is one not being woken already.
-    virtual void wake_idle_worker() noexcept = 0;
-    /// Routes the cancellation of the backend's tasks' waits through the workers.
-    virtual StopRouter* stop_router() noexcept = 0;
-    /// The worker that prepares a submission from the calling thread.
-    virtual RingWorker& submission_worker() = 0;
-
-    /// Workers blocked in their ring now (a hint for spawns: queue where an idle one sees it).
-    std::atomic<unsigned> idle_workers{0};
-
-  protected:
-    ~RingHost() = default;
-};
 
 /// What a CQE's user_data points at (a ring operation's state, in its awaitable). The
 /// user_data also carries a 16-bit generation in its top bits, so a cancel aimed at an
@@ -94,32 +70,36 @@ class LendRing final : public BufferLender {
     std::size_t size_;
 };
 
-class RingWorker final : public Worker {
+class UringDriver final : public Driver {
   public:
     static constexpr std::uint64_t wake_tag = 1;    // the eventfd read
     static constexpr std::uint64_t cancel_tag = 2;  // ASYNC_CANCEL requests (their CQEs)
     static constexpr std::uint64_t message_tag = 3; // MSG_RING wake-ups from other workers
     static constexpr std::uint64_t sent_tag = 4;    // the sender's CQE of such a wake-up
 
-    RingWorker(RingHost& host, Backend& backend, const Config& config, FiberPool& fibers,
-               unsigned ring_entries, unsigned lend_buffers = 256,
-               std::size_t lend_buffer_size = 16384);
-    ~RingWorker() override;
+    struct Config {
+        unsigned ring_entries = 256;
+        unsigned lend_buffers = 256;
+        std::size_t lend_buffer_size = 16384;
+    };
 
-    /// On the owning thread: binds it and creates the ring there. Throws std::system_error.
-    void attach();
-    void detach() noexcept;
-    /// Worker thread body: turns and waits until stopped.
-    void loop() noexcept;
-    /// Waits in the ring for completions, a wake-up or the next timer (block), or only submits
-    /// and reaps (not block).
-    void wait(bool block) noexcept;
-    void request_stop() noexcept;
+    /// Throws std::system_error when no eventfd could be made.
+    UringDriver(Worker& worker, const Config& config);
+    ~UringDriver() override;
 
-    void wake() noexcept override;
-    TaskHeader* take_unstarted() noexcept override { return host_.take_unstarted(); }
-    bool steal() noexcept override { return host_.steal_for(*this); }
-    void task_returned(bool concurrent) noexcept override { host_.unreserve(concurrent); }
+    /// Creates the ring on the worker's thread. Throws std::system_error.
+    void attach() override;
+    void detach() noexcept override;
+    [[nodiscard]] bool pending() const noexcept override {
+        return has_cancels_.load(std::memory_order_seq_cst);
+    }
+    void wait(bool block, std::int64_t deadline_ns) noexcept override;
+    /// From another worker of the same backend: a MSG_RING on the sender's ring, submitted at
+    /// once. From any other thread: the eventfd.
+    void wake(Driver* sender) noexcept override;
+    /// The request's state is a RingIo (ring_io.cpp).
+    Runnable& prepare(IoRequest& r) noexcept override;
+    void cancel(IoRequest& r) noexcept override;
 
     [[nodiscard]] unsigned flags() const noexcept { return flags_; }
     [[nodiscard]] int ring_fd() const noexcept { return ring_.ring_fd; }
@@ -154,8 +134,6 @@ class RingWorker final : public Worker {
     /// Kernel timers armed and not yet completed (their CQE not reaped).
     [[nodiscard]] std::size_t ring_timers() const noexcept { return ring_timers_; }
 
-    std::thread thread;
-
   private:
     /// A kernel timer's state, owned by the worker until its CQE comes (the node may be gone
     /// by then, after a cancel): slots are reused only after that.
@@ -176,7 +154,7 @@ class RingWorker final : public Worker {
         std::atomic<std::uint64_t> state{done};
         std::uint64_t generation = 0;  // the owner's count of armings
         TimerNode* node = nullptr;
-        RingWorker* worker = nullptr;
+        UringDriver* driver = nullptr;
         __kernel_timespec when{};
         RingTimer* next_free = nullptr;
     };
@@ -186,9 +164,8 @@ class RingWorker final : public Worker {
     void issue_cancels() noexcept;
     void prep_cancel(std::uint64_t user_data) noexcept;
     void reap() noexcept;
-    void enter(bool block) noexcept;
+    void enter(bool block, std::int64_t deadline_ns) noexcept;
 
-    RingHost& host_;
     unsigned entries_;
     io_uring ring_{};
     bool ring_ready_ = false;
@@ -198,8 +175,6 @@ class RingWorker final : public Worker {
     bool wake_armed_ = false;
     unsigned inflight_ = 0;
     std::uint16_t generation_ = 0;  // of the user_data of operations submitted here
-    std::atomic<bool> stop_{false};
-    std::atomic<bool> wake_pending_{false};
 
     std::deque<RingTimer> timer_slots_;  // stable addresses
     RingTimer* free_timers_ = nullptr;
@@ -223,10 +198,11 @@ std::uint64_t make_user_data(const RingCompletion* c) noexcept;
 /// the kernel refuses io_uring.
 void probe_io_uring();
 
-/// The worker of `backend` the calling thread runs, or nullptr.
-inline RingWorker* current_ring_worker(const Backend* backend) noexcept {
+/// The driver of the worker of `backend` (an IoUring) the calling thread runs, or nullptr.
+inline UringDriver* current_uring_driver(const Backend* backend) noexcept {
     Worker* w = Worker::current();
-    return w != nullptr && w->backend() == backend ? static_cast<RingWorker*>(w) : nullptr;
+    return w != nullptr && w->backend() == backend ? static_cast<UringDriver*>(&w->driver())
+                                                   : nullptr;
 }
 
 }  // namespace corio::detail
