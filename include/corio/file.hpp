@@ -64,9 +64,8 @@ class [[nodiscard]] OpenOperation final : public IoOperation<OpenOperation> {
                   std::uint32_t permissions, std::error_code* ec = nullptr) noexcept
         : IoOperation(backend, ec) {
         opcode = IoOpcode::openat;
-        path = p.c_str();
+        args.open = {p.c_str(), permissions};
         flags = open_flags;
-        mode = permissions;
     }
     File take_result();
 };
@@ -79,8 +78,8 @@ class [[nodiscard]] StatOperation final : public IoOperation<StatOperation<R>> {
         : IoOperation<StatOperation<R>>(backend, ec) {
         this->opcode = IoOpcode::statx;
         this->fd = fd_;
-        this->addr = &stx_;
-        this->mode = std::is_same_v<R, std::uint64_t> ? STATX_SIZE : STATX_BASIC_STATS;
+        this->args.stat = {&stx_, std::is_same_v<R, std::uint64_t> ? STATX_SIZE
+                                                                     : STATX_BASIC_STATS};
     }
     R take_result() {
         if (this->result() < 0) return R{};

@@ -205,10 +205,11 @@ class [[nodiscard]] RecvLendOperation final : public IoOperation<RecvLendOperati
 
   private:
     LentBuffer take_buffer() noexcept {
-        if (buf == nullptr || addr == nullptr) return {};
+        if (buf == nullptr || args.lend.lender == nullptr) return {};
         const std::size_t n = res > 0 ? static_cast<std::size_t>(res) : 0;
-        LentBuffer b(static_cast<BufferLender*>(addr), mode, static_cast<std::byte*>(buf), n);
-        buf = addr = nullptr;
+        LentBuffer b(args.lend.lender, args.lend.id, static_cast<std::byte*>(buf), n);
+        buf = nullptr;
+        args.lend.lender = nullptr;
         return b;
     }
 };
@@ -228,8 +229,8 @@ class [[nodiscard]] ConnectOperation final : public IoOperation<ConnectOperation
                      std::error_code* ec = nullptr) noexcept
         : IoOperation<ConnectOperation<S>>(backend, ec) {
         this->opcode = IoOpcode::connect;
-        this->addrlen = copy_sockaddr(peer_, to, len);
-        this->addr = &peer_;
+        this->args.connect = {reinterpret_cast<const sockaddr*>(&peer_),
+                              copy_sockaddr(peer_, to, len), false};
         const int injected = backend.socket_fault();
         const int s = injected != 0 ? -1 : ::socket(to->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s < 0)
@@ -265,7 +266,7 @@ class [[nodiscard]] AcceptOperation final : public IoOperation<AcceptOperation<S
         : IoOperation<AcceptOperation<S>>(backend, ec) {
         this->opcode = IoOpcode::accept;
         this->fd = listener_fd;
-        this->listener = slot;
+        this->args.accept = {nullptr, 0, slot};
     }
     S take_result() {
         const std::int64_t r = this->result();

@@ -46,7 +46,7 @@ ReadFileOperation::ReadFileOperation(Backend& backend, const std::filesystem::pa
                                      std::error_code* ec)
     : IoOperation(backend, ec) {
     opcode = IoOpcode::openat;
-    path = p.c_str();
+    args.open = {p.c_str(), 0};
     flags = O_RDONLY;
     step = &next;
 }
@@ -83,8 +83,7 @@ bool ReadFileOperation::next(IoRequest& r) noexcept {
             if (r.res < 0) return true;
             r.fd = static_cast<int>(r.res);
             r.opcode = IoOpcode::statx;
-            r.addr = &self.stx_;
-            r.mode = STATX_SIZE;
+            r.args.stat = {&self.stx_, STATX_SIZE};
             self.stage_ = Stage::size;
             return false;
         case Stage::size:
@@ -121,9 +120,8 @@ WriteFileOperation::WriteFileOperation(Backend& backend, const std::filesystem::
                                        std::error_code* ec) noexcept
     : IoOperation(backend, ec), data_(bytes.data()), size_(bytes.size()) {
     opcode = IoOpcode::openat;
-    path = p.c_str();
+    args.open = {p.c_str(), 0666};
     flags = O_WRONLY | O_CREAT | O_TRUNC;
-    mode = 0666;
     step = &next;
 }
 

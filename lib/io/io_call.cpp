@@ -33,13 +33,13 @@ int iov_count(std::size_t n) noexcept { return n > INT_MAX ? INT_MAX : static_ca
 /// connect, made again after an interruption: the first call goes on in the kernel, so a later
 /// call waits for its outcome instead of starting another.
 std::int64_t perform_connect(IoRequest& r) noexcept {
-    if (::connect(r.fd, static_cast<const sockaddr*>(r.addr), r.addrlen) == 0) return 0;
+    if (::connect(r.fd, r.args.connect.addr, r.args.connect.addrlen) == 0) return 0;
     int err = errno;
     if (err == EINTR) {
-        r.mode = 1;  // the attempt is under way: the retry waits for it
+        r.args.connect.under_way = true;  // the attempt is under way: the retry waits for it
         return -EINTR;
     }
-    if (err == EISCONN && r.mode == 1) return 0;
+    if (err == EISCONN && r.args.connect.under_way) return 0;
     if (err != EALREADY && err != EINPROGRESS) return -err;
     pollfd p{r.fd, POLLOUT, 0};
     if (::poll(&p, 1, -1) < 0) return -errno;  // EINTR: called again, waits again
@@ -70,8 +70,7 @@ bool lend_from_heap(IoRequest& r) noexcept {
     if (r.len == 0) r.len = heap_lend_size;
     r.buf = new (std::nothrow) std::byte[r.len];
     if (r.buf == nullptr) return false;
-    r.addr = &heap_lender();
-    r.mode = 0;
+    r.args.lend = {&heap_lender(), 0};
     return true;
 }
 
@@ -94,15 +93,17 @@ std::int64_t call_once(IoRequest& r) noexcept {
                                           : ::pwritev(r.fd, iov, iov_count(r.len), r.offset));
         }
         case IoOpcode::openat:
-            return result_of(::openat(AT_FDCWD, r.path, r.flags | O_CLOEXEC, r.mode));
+            return result_of(
+                ::openat(AT_FDCWD, r.args.open.path, r.flags | O_CLOEXEC, r.args.open.mode));
         case IoOpcode::close: return result_of(::close(r.fd));
         case IoOpcode::fsync: return result_of(r.flags != 0 ? ::fdatasync(r.fd) : ::fsync(r.fd));
         case IoOpcode::statx:
-            return result_of(::statx(r.fd, "", AT_EMPTY_PATH, r.mode,
-                                     static_cast<struct statx*>(r.addr)));
+            return result_of(::statx(r.fd, "", AT_EMPTY_PATH, r.args.stat.mask,
+                                     static_cast<struct statx*>(r.args.stat.out)));
         case IoOpcode::accept:
-            return result_of(::accept4(r.fd, static_cast<sockaddr*>(r.addr),
-                                       r.addr != nullptr ? &r.addrlen : nullptr,
+            return result_of(::accept4(r.fd, r.args.accept.addr,
+                                       r.args.accept.addr != nullptr ? &r.args.accept.addrlen
+                                                                     : nullptr,
                                        r.flags | SOCK_CLOEXEC));
         case IoOpcode::connect: return perform_connect(r);
         case IoOpcode::send: return result_of(::send(r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL));
@@ -145,7 +146,7 @@ std::int64_t perform_call(IoRequest& r) noexcept {
 }
 
 std::int64_t call_without_blocking(IoRequest& r) noexcept {
-    if (r.opcode == IoOpcode::connect && r.mode == 1) {
+    if (r.opcode == IoOpcode::connect && r.args.connect.under_way) {
         // The connect is under way: done once writable, with the socket's error.
         pollfd p{r.fd, POLLOUT, 0};
         if (::poll(&p, 1, 0) <= 0) return -EAGAIN;
@@ -160,9 +161,9 @@ std::int64_t call_without_blocking(IoRequest& r) noexcept {
     if ((fl & O_NONBLOCK) == 0) ::fcntl(r.fd, F_SETFL, fl | O_NONBLOCK);
     std::int64_t res;
     if (r.opcode == IoOpcode::connect) {
-        res = ::connect(r.fd, static_cast<const sockaddr*>(r.addr), r.addrlen) == 0 ? 0 : -errno;
+        res = ::connect(r.fd, r.args.connect.addr, r.args.connect.addrlen) == 0 ? 0 : -errno;
         if (res == -EINPROGRESS) {
-            r.mode = 1;
+            r.args.connect.under_way = true;
             res = -EAGAIN;
         }
     } else {
@@ -175,17 +176,16 @@ std::int64_t call_without_blocking(IoRequest& r) noexcept {
 void throw_io_error(const IoRequest& r, int err) {
     std::string what = "corio: ";
     what += to_string(r.opcode);
-    const auto* sa = static_cast<const sockaddr*>(r.addr);
+    const sockaddr* sa = r.opcode == IoOpcode::connect ? r.args.connect.addr : nullptr;
     if (r.opcode == IoOpcode::openat) {
         what += " \"";
-        what += r.path != nullptr ? r.path : "";
+        what += r.args.open.path != nullptr ? r.args.open.path : "";
         what += '"';
-    } else if (r.opcode == IoOpcode::connect && sa != nullptr &&
-               (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
-        what += " to " + Address::from_sockaddr(sa, r.addrlen).to_string();
-    } else if (r.opcode == IoOpcode::connect && sa != nullptr && sa->sa_family == AF_UNIX) {
+    } else if (sa != nullptr && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+        what += " to " + Address::from_sockaddr(sa, r.args.connect.addrlen).to_string();
+    } else if (sa != nullptr && sa->sa_family == AF_UNIX) {
         const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
-        std::string path(un->sun_path, r.addrlen - offsetof(sockaddr_un, sun_path));
+        std::string path(un->sun_path, r.args.connect.addrlen - offsetof(sockaddr_un, sun_path));
         if (!path.empty() && path.front() == '\0') path.front() = '@';
         while (!path.empty() && path.back() == '\0') path.pop_back();
         what += " to unix socket \"" + path + '"';

@@ -133,8 +133,7 @@ class [[nodiscard]] CallOperation final : public IoOperation<CallOperation> {
         : IoOperation(backend, ec) {
         opcode = IoOpcode::connect;
         fd = fd_;
-        addr = const_cast<void*>(address);
-        addrlen = size;
+        args.connect = {static_cast<const sockaddr*>(address), size, false};
     }
     void take_result() { result(); }
 };

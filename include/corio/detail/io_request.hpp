@@ -33,19 +33,20 @@ enum class IoOpcode : std::uint8_t {
     write,     // fd, buf, len, offset
     readv,     // fd, buf = const iovec*, len = count, offset
     writev,    // fd, buf = const iovec*, len = count, offset
-    openat,    // path, flags, mode: the new descriptor
+    openat,    // open.path, flags, open.mode: the new descriptor
     close,     // fd
     fsync,     // fd, flags = 1: data only
-    statx,     // fd, addr = struct statx*, mode = mask
-    accept,    // fd, addr, addrlen (in: size, out: length); flags: accept4's
-    connect,   // fd, addr, addrlen
+    statx,     // fd, stat.out = struct statx*, stat.mask
+    accept,    // fd, accept.addr, accept.addrlen (in: size, out: length), accept.listener;
+               // flags: accept4's
+    connect,   // fd, connect.addr, connect.addrlen
     send,      // fd, buf, len, flags (MSG_NOSIGNAL is added)
     recv,      // fd, buf, len, flags
     sendmsg,   // fd, buf = msghdr*, flags (MSG_NOSIGNAL is added)
     recvmsg,   // fd, buf = msghdr*, flags
     shutdown,  // fd, flags = how
     recv_lend, // fd, len (0: the backend's size), flags; the backend lends the buffer: buf,
-               // with addr = its BufferLender and mode = the buffer's id
+               // with lend.lender and lend.id
     nop,       // no call: completes with 0 (the submission and completion path alone)
 };
 
@@ -129,6 +130,40 @@ struct ListenerState {
 /// Where a listener keeps that state: set once, by the first accept that needs it.
 using ListenerSlot = std::atomic<ListenerState*>;
 
+/// The arguments of the calls that take more than a descriptor, a buffer and flags: one
+/// struct per opcode, in a union the opcode selects. A request made of several calls sets the
+/// struct of its next call when it changes the opcode.
+struct OpenArgs {
+    const char* path;
+    std::uint32_t mode;  // the permissions of a file it creates
+};
+struct StatArgs {
+    void* out;  // struct statx*
+    std::uint32_t mask;
+};
+struct AcceptArgs {
+    sockaddr* addr;  // the peer's address, or nullptr
+    socklen_t addrlen;
+    /// The listener's state slot (a backend may keep state there), or nullptr.
+    ListenerSlot* listener;
+};
+struct ConnectArgs {
+    const sockaddr* addr;
+    socklen_t addrlen;
+    bool under_way;  // a backend that calls without blocking: the connect is in progress
+};
+struct LendArgs {  // recv_lend's result, set by the backend: who lent `buf`, and its id
+    BufferLender* lender;
+    std::uint32_t id;
+};
+union IoArgs {
+    OpenArgs open;
+    StatArgs stat;
+    AcceptArgs accept;
+    ConnectArgs connect;
+    LendArgs lend;
+};
+
 struct IoRequest {
     /// Called with `res` set after each call but the last: true when the request is done,
     /// false when it was prepared again (its next call is to run).
@@ -139,15 +174,10 @@ struct IoRequest {
     IoOpcode opcode = IoOpcode::read;
     int fd = -1;
     int flags = 0;
-    std::uint32_t mode = 0;
     void* buf = nullptr;
     std::size_t len = 0;
     std::int64_t offset = -1;
-    const char* path = nullptr;
-    void* addr = nullptr;
-    socklen_t addrlen = 0;
-    /// accept: the listener's state slot (a backend may keep state there), or nullptr.
-    ListenerSlot* listener = nullptr;
+    IoArgs args{};  // by opcode
     /// The result of the last call: >= 0, or -errno.
     std::int64_t res = 0;
     Step step = nullptr;
@@ -191,6 +221,8 @@ struct IoRequest {
     /// The request ends cancelled before its next call.
     void cancel_before_call() noexcept { fail(ECANCELED); }
 };
+
+static_assert(sizeof(IoRequest) <= 192, "an IoRequest lives in every I/O awaitable: it must not grow");
 
 /// Performs one call of `r` on the calling thread, blocking; returns its result (>= 0 or
 /// -errno). EINTR is returned as it is.

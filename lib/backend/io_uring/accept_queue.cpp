@@ -39,19 +39,19 @@ AcceptQueue::AcceptQueue(IoUring& backend, AcceptQueues& all, UringDriver& owner
 
 bool AcceptQueue::start(IoUring& backend, AcceptQueues& all, Scheduler& scheduler, AcceptWaiter& w) {
     IoRequest& r = *w.request;
-    if (r.listener == nullptr || !backend.options().multishot_accept ||
+    if (r.args.accept.listener == nullptr || !backend.options().multishot_accept ||
         !kernel_has_multishot_accept())
         return false;
     // Under the lock, a queue still in its listener's slot is alive: a listener that closes
     // takes it out of the slot first, and frees it only under the lock.
     std::unique_lock lock(all.mutex);
-    ListenerState* s = r.listener->load(std::memory_order_acquire);
+    ListenerState* s = r.args.accept.listener->load(std::memory_order_acquire);
     if (s == nullptr) {
         UringDriver* owner = current_uring_driver(&backend);
         if (owner == nullptr)
             owner = &static_cast<UringDriver&>(scheduler.submission_worker().driver());
         auto* q = new AcceptQueue(backend, all, *owner, r.fd, r.flags);
-        if (!r.listener->compare_exchange_strong(s, q, std::memory_order_acq_rel,
+        if (!r.args.accept.listener->compare_exchange_strong(s, q, std::memory_order_acq_rel,
                                                  std::memory_order_acquire)) {
             delete q;  // another backend's accept on the same listener was first
             return false;

@@ -102,23 +102,25 @@ struct RingIo final : detail::DriverRequest, detail::RingCompletion {
                 io_uring_prep_writev(sqe, r.fd, static_cast<const iovec*>(r.buf), len, offset);
                 break;
             case IoOpcode::openat:
-                io_uring_prep_openat(sqe, AT_FDCWD, r.path, r.flags | O_CLOEXEC, r.mode);
+                io_uring_prep_openat(sqe, AT_FDCWD, r.args.open.path, r.flags | O_CLOEXEC,
+                                     r.args.open.mode);
                 break;
             case IoOpcode::close: io_uring_prep_close(sqe, r.fd); break;
             case IoOpcode::fsync:
                 io_uring_prep_fsync(sqe, r.fd, r.flags != 0 ? IORING_FSYNC_DATASYNC : 0);
                 break;
             case IoOpcode::statx:
-                io_uring_prep_statx(sqe, r.fd, "", AT_EMPTY_PATH, r.mode,
-                                    static_cast<struct statx*>(r.addr));
+                io_uring_prep_statx(sqe, r.fd, "", AT_EMPTY_PATH, r.args.stat.mask,
+                                    static_cast<struct statx*>(r.args.stat.out));
                 break;
             case IoOpcode::accept:
-                io_uring_prep_accept(sqe, r.fd, static_cast<sockaddr*>(r.addr),
-                                     r.addr != nullptr ? &r.addrlen : nullptr,
+                io_uring_prep_accept(sqe, r.fd, r.args.accept.addr,
+                                     r.args.accept.addr != nullptr ? &r.args.accept.addrlen
+                                                                   : nullptr,
                                      r.flags | SOCK_CLOEXEC);
                 break;
             case IoOpcode::connect:
-                io_uring_prep_connect(sqe, r.fd, static_cast<const sockaddr*>(r.addr), r.addrlen);
+                io_uring_prep_connect(sqe, r.fd, r.args.connect.addr, r.args.connect.addrlen);
                 break;
             case IoOpcode::send:
                 io_uring_prep_send(sqe, r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL);
@@ -221,7 +223,7 @@ bool IoUring::io_now(detail::IoRequest& /*r*/, const detail::OperationBase& /*op
 
 void IoUring::io_start(detail::IoRequest& r, const detail::ThreadState& /*ts*/) {
     // accept's hook: through its listener's queue (a multishot accept), when it keeps one.
-    if (r.opcode == detail::IoOpcode::accept && r.listener != nullptr) {
+    if (r.opcode == detail::IoOpcode::accept && r.args.accept.listener != nullptr) {
         auto* io = new (r.backend_state) RingIo(r, nullptr);
         io->waiter.request = &r;
         // The waiter stays in arm() meanwhile: the request is alive even if it completed.

@@ -188,8 +188,7 @@ void LendRing::lend(IoRequest& r, std::uint32_t id) noexcept {
         return;
     }
     r.buf = data;
-    r.addr = static_cast<BufferLender*>(this);
-    r.mode = id;
+    r.args.lend = {this, id};
 }
 
 void LendRing::give_back(std::uint32_t id, std::byte* data) noexcept {
