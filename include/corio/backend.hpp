@@ -98,8 +98,10 @@ class CORIO_EXPORT Backend {
     /// any thread, when it is done. Sets `r.local` when every completion and cancel runs on the
     /// thread of `ts`.
     virtual void io_start(detail::IoRequest& r, const detail::ThreadState& ts) = 0;
-    /// Any thread, at most until `finish` returned: cancels `r` if it is still running (it
-    /// then finishes with -ECANCELED, or with the result it had already got).
+    /// Any thread: cancels `r` if it is still running (it then finishes with -ECANCELED, or
+    /// with the result it had already got). It may come after `finish` returned, while the
+    /// waiter's stop callback is still registered: `r` is alive during the call, but the
+    /// backend must then leave it alone and keep no pointer to it.
     virtual void io_cancel(detail::IoRequest& r) noexcept = 0;
     /// Bind and connect, on the caller's thread, before they make a socket: an errno to fail
     /// the creation with instead (Simulated's visible faults: EMFILE), or 0.

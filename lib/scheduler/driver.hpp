@@ -75,10 +75,12 @@ class Driver {
     /// calls on regular files that a readiness source cannot wait for); it steps the request
     /// with `IoRequest::call_done`, `fail` and `cancel_before_call`, and calls `finish` once.
     virtual Runnable& prepare(IoRequest& r) noexcept = 0;
-    /// Any thread, after `prepare` and until `finish` returned: ends the request cancelled if
-    /// its call has not completed (a call that completed keeps its result: no byte is lost).
-    /// On the worker's own thread it takes effect there and then; from another thread it is
-    /// queued, and the worker woken.
+    /// Any thread, after `prepare`: ends the request cancelled if its call has not completed
+    /// (a call that completed keeps its result: no byte is lost). On the worker's own thread
+    /// it takes effect there and then; from another thread it is queued, and the worker woken.
+    /// It may come after `finish` returned (a stop that raced the completion, until the waiter
+    /// unregistered its stop callback): `r` is alive during the call, but the driver must then
+    /// do nothing with it and keep no pointer to it.
     virtual void cancel(IoRequest& r) noexcept = 0;
 
     // Signals reach a driver as I/O requests too: `wait_signal` reads a signalfd, which every

@@ -66,7 +66,9 @@ class Scheduler {
     /// with worker threads, stops and joins them; with `threads = 0`, detaches the owner.
     /// Then waits for threads outside the backend still inside a worker's `post`.
     void stop() noexcept;
-    /// The backend's destructor, first: the blocking pool only reaps orphans by then.
+    /// The backend's destructor, first: the blocking pool's tasks are owned by futures that
+    /// are gone by then. (A driver that offloads may start a pool again while orphans end; it
+    /// goes with the scheduler.)
     void stop_blocking_pool() noexcept;
     /// With `threads = 0`, the backend's destructor: aborts when a thread other than the
     /// owner destroys the backend.

@@ -117,6 +117,8 @@ class Worker final : public Executor {
     /// Gives the worker its event source (once, before it runs).
     void set_driver(std::unique_ptr<Driver> d) noexcept;
     [[nodiscard]] Driver& driver() const noexcept { return *driver_; }
+    /// The scheduler this worker belongs to (a driver offloads calls through it).
+    [[nodiscard]] Scheduler& scheduler() const noexcept { return scheduler_; }
 
     /// The worker the calling thread runs, or nullptr.
     static Worker* current() noexcept { return t_worker; }

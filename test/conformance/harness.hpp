@@ -2,7 +2,9 @@
 // The conformance harness: every test body is written once against Io and run on each backend
 // (Simulated over many seeds, Simulated with transparent faults over fewer seeds, Threaded,
 // Threaded with async_limit = 0, and IoUring with 0 (caller-driven), 1 and 2 workers, plus 2
-// workers with the test body itself on a fiber).
+// workers with the test body itself on a fiber). A binary built with CORIO_TEST_POLL_DRIVER runs
+// its suites on the test driver over poll(2) instead (test/support/poll_backend.hpp), with the
+// body on a foreign thread and on a fiber of the worker.
 #pragma once
 
 #include <corio/corio.hpp>
@@ -18,6 +20,10 @@
 #include <string>
 #include <system_error>
 #include <utility>
+
+#ifdef CORIO_TEST_POLL_DRIVER
+#include "support/poll_backend.hpp"
+#endif
 
 namespace corio::test {
 
@@ -42,6 +48,12 @@ enum class BackendKind {
     io_uring_1,
     io_uring_2,
     io_uring_fiber,
+#ifdef CORIO_TEST_POLL_DRIVER
+    /// PollBackend (one worker whose driver waits in poll(2)), the body on the test's thread.
+    poll,
+    /// PollBackend with the body on a fiber of its worker: the driver's own-thread paths.
+    poll_fiber,
+#endif
 };
 
 inline std::string to_string(BackendKind k) {
@@ -54,6 +66,10 @@ inline std::string to_string(BackendKind k) {
         case BackendKind::io_uring_1: return "IoUring1";
         case BackendKind::io_uring_2: return "IoUring2";
         case BackendKind::io_uring_fiber: return "IoUringFiber";
+#ifdef CORIO_TEST_POLL_DRIVER
+        case BackendKind::poll: return "Poll";
+        case BackendKind::poll_fiber: return "PollFiber";
+#endif
     }
     return "?";
 }
@@ -146,6 +162,18 @@ inline void run_on(BackendKind kind, const std::function<void(Io)>& body,
 #endif
             break;
         }
+#ifdef CORIO_TEST_POLL_DRIVER
+        case BackendKind::poll:
+        case BackendKind::poll_fiber: {
+            PollBackend backend;
+            Io io = backend.io();
+            if (kind == BackendKind::poll_fiber)
+                io.concurrent([&body, io] { body(io); }).await();
+            else
+                body(io);
+            break;
+        }
+#endif
     }
 }
 
@@ -207,15 +235,19 @@ inline std::string param_name(const ::testing::TestParamInfo<BackendKind>& info)
 
 }  // namespace corio::test
 
+// The backends every suite runs on: the test driver's two kinds alone in its own binary.
+#ifdef CORIO_TEST_POLL_DRIVER
+#define CORIO_CONFORMANCE_BACKENDS                                                         \
+    ::corio::test::BackendKind::poll, ::corio::test::BackendKind::poll_fiber
+#else
+#define CORIO_CONFORMANCE_BACKENDS                                                         \
+    ::corio::test::BackendKind::simulated, ::corio::test::BackendKind::simulated_faults,   \
+        ::corio::test::BackendKind::threaded, ::corio::test::BackendKind::threaded_inline, \
+        ::corio::test::BackendKind::io_uring_0, ::corio::test::BackendKind::io_uring_1,    \
+        ::corio::test::BackendKind::io_uring_2, ::corio::test::BackendKind::io_uring_fiber
+#endif
+
 #define CORIO_CONFORMANCE_SUITE(Suite)                                                     \
     class Suite : public ::corio::test::Conformance {};                                   \
-    INSTANTIATE_TEST_SUITE_P(, Suite,                                                     \
-                             ::testing::Values(::corio::test::BackendKind::simulated,      \
-                                               ::corio::test::BackendKind::simulated_faults, \
-                                               ::corio::test::BackendKind::threaded,       \
-                                               ::corio::test::BackendKind::threaded_inline, \
-                                               ::corio::test::BackendKind::io_uring_0,     \
-                                               ::corio::test::BackendKind::io_uring_1,     \
-                                               ::corio::test::BackendKind::io_uring_2,     \
-                                               ::corio::test::BackendKind::io_uring_fiber), \
+    INSTANTIATE_TEST_SUITE_P(, Suite, ::testing::Values(CORIO_CONFORMANCE_BACKENDS),      \
                              ::corio::test::param_name)
