@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <array>
+#include <iterator>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -48,8 +50,8 @@ struct RingIo final : detail::DriverRequest, detail::RingCompletion {
     SubmitNode node;
     detail::AcceptWaiter waiter;
 
-    /// On the owner's thread: the request's next call becomes an SQE, or the request ends
-    /// cancelled when a cancel came first.
+    /// On the owner's thread: the request's next call becomes an SQE (through its opcode's
+    /// hook), or the request ends cancelled when a cancel came first.
     void submit() noexcept {
         detail::IoRequest& r = *request;
         if (cancel_requested.load(std::memory_order_acquire)) {
@@ -57,26 +59,47 @@ struct RingIo final : detail::DriverRequest, detail::RingCompletion {
             r.finish(r);
             return;
         }
-        detail::LendRing* lend = nullptr;
-        if (r.opcode == detail::IoOpcode::recv_lend && r.buf == nullptr) {
-            lend = owner().lend_ring();
-            if (lend == nullptr && r.len == 0) r.len = owner().lend_buffer_size();
-            if (lend == nullptr && !detail::lend_from_heap(r)) {
-                r.fail(ENOMEM);
-                r.finish(r);
-                return;
-            }
-        }
-        io_uring_sqe* sqe = owner().get_sqe();
-        if (!inject(sqe, r)) {  // (an injected fault prepares the SQE itself)
-            if (lend != nullptr)
-                prepare_lent_recv(sqe, r, *lend);
-            else
-                prepare(sqe, r);
-        }
-        io_uring_sqe_set_data64(sqe, user_data);
-        owner().note_submitted();
+        submit_hooks[static_cast<std::size_t>(r.opcode)](*this, r);
     }
+
+    /// How an opcode's call becomes an SQE: the generic preparation, or the opcode's own.
+    using SubmitHook = void (*)(RingIo&, detail::IoRequest&) noexcept;
+
+    static void submit_call(RingIo& io, detail::IoRequest& r) noexcept {
+        io_uring_sqe* sqe = io.owner().get_sqe();
+        if (!io.inject(sqe, r)) prepare(sqe, r);  // (an injected fault prepares the SQE itself)
+        io_uring_sqe_set_data64(sqe, io.user_data);
+        io.owner().note_submitted();
+    }
+
+    /// recv_lend: into a buffer of the worker's provided-buffer ring; without one, into a
+    /// buffer from the heap, lent the same way.
+    static void submit_lent_recv(RingIo& io, detail::IoRequest& r) noexcept {
+        detail::LendRing* lend = r.buf == nullptr ? io.owner().lend_ring() : nullptr;
+        if (lend == nullptr) {
+            if (r.buf == nullptr) {
+                if (r.len == 0) r.len = io.owner().lend_buffer_size();
+                if (!detail::lend_from_heap(r)) {
+                    r.fail(ENOMEM);
+                    r.finish(r);
+                    return;
+                }
+            }
+            submit_call(io, r);
+            return;
+        }
+        io_uring_sqe* sqe = io.owner().get_sqe();
+        if (!io.inject(sqe, r)) prepare_lent_recv(sqe, r, *lend);
+        io_uring_sqe_set_data64(sqe, io.user_data);
+        io.owner().note_submitted();
+    }
+
+    static constexpr auto submit_hooks = [] {
+        std::array<SubmitHook, std::size(detail::io_opcodes)> hooks{};
+        hooks.fill(&submit_call);
+        hooks[static_cast<std::size_t>(detail::IoOpcode::recv_lend)] = &submit_lent_recv;
+        return hooks;
+    }();
 
     /// A receive into a buffer the kernel picks from the ring when the bytes come (none is tied
     /// up meanwhile).
