@@ -44,6 +44,12 @@ class CORIO_EXPORT IoUring final : public Backend {
         bool guard_pages = true;
         /// Submission queue entries per ring.
         unsigned ring_entries = 256;
+        /// Completion queue entries per ring (the kernel rounds up to a power of two); 0: 8192
+        /// (16 bytes each), or the kernel's twice ring_entries where that is more or where an
+        /// old kernel's locked-memory limit refuses the larger queue. The kernel finds the
+        /// target of a cancel in a table it sizes from this (256 buckets at 8192), so many
+        /// pending operations per worker cancel quickly.
+        unsigned completion_entries = 0;
         /// Ready fibers and coroutines a worker runs before it enters the kernel.
         unsigned turn_budget = 64;
         /// Async tasks alive at once beyond which `async` runs inline; 0: always inline.

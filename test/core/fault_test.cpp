@@ -308,6 +308,7 @@ TEST(IoUringFault, ACompletionQueueTooSmallForTheCompletionsLosesNone) {
     // queue has no room for wait in the kernel and are reaped in the next pass.
     corio::IoUring::Options o = workers(1);
     o.ring_entries = 2;
+    o.completion_entries = 4;
     corio::IoUring ring(o);
     corio::Io io = ring.io();
     io.async([io] {

@@ -316,6 +316,22 @@ corio::detail::UringDriver& this_worker(corio::IoUring& ring) {
     return *w;
 }
 
+TEST(IoUringScheduler, RingsHaveTheCompletionQueueTheOptionsAsk) {
+    // 8192 completion entries by default (the kernel's cancel table is sized from them), the
+    // count asked for otherwise, and a count below ring_entries is refused.
+    for (const unsigned asked : {0u, 1024u}) {
+        RING_OR_SKIP(ring, {.threads = 1, .completion_entries = asked});
+        corio::Io io = ring->io();
+        const unsigned made = io.concurrent([&ring] {
+                                    return this_worker(*ring).completion_entries();
+                                }).await();
+        EXPECT_EQ(made, asked == 0 ? corio::detail::UringDriver::default_completion_entries
+                                   : asked);
+    }
+    EXPECT_THROW(corio::IoUring({.threads = 1, .ring_entries = 256, .completion_entries = 8}),
+                 corio::UsageError);
+}
+
 TEST(IoUringScheduler, SleepsAndTimeoutsOnAWorkerAreKernelTimeouts) {
     RING_OR_SKIP(ring, {.threads = 1, .kernel_timers = true});
     corio::Io io = ring->io();

@@ -49,6 +49,7 @@ IoUring::Impl::Impl(IoUring& owner, const Options& o)
       scheduler(owner, scheduler_options(o), [&o](detail::Worker& w) {
           return std::make_unique<detail::UringDriver>(
               w, detail::UringDriver::Config{.ring_entries = o.ring_entries,
+                                             .completion_entries = o.completion_entries,
                                              .lend_buffers = o.lend_buffers,
                                              .lend_buffer_size = o.lend_buffer_size});
       }) {}
@@ -73,6 +74,9 @@ IoUring::IoUring(Options options) {
         throw UsageError(std::errc::invalid_argument,
                          "corio: IoUring: lend_buffers must be 0 or a power of two up to 32768, "
                          "and lend_buffer_size from 1 byte to 2 GiB");
+    if (options.completion_entries != 0 && options.completion_entries < options.ring_entries)
+        throw UsageError(std::errc::invalid_argument,
+                         "corio: IoUring: completion_entries must be 0 or at least ring_entries");
     impl_ = std::make_unique<Impl>(*this, options);
     impl_->scheduler.start();
 }

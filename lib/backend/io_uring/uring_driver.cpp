@@ -33,8 +33,11 @@ std::system_error uring_error(int err, const char* what) {
     return std::system_error(err, std::generic_category(), msg);
 }
 
-/// Creates a ring with the best setup flags this kernel accepts.
-unsigned init_ring(io_uring& ring, unsigned entries) {
+/// Creates a ring of `entries` submission and `cq_entries` completion entries (0: the kernel's
+/// default, twice `entries`) with the best setup flags this kernel accepts. When the larger
+/// completion queue is refused for memory (an old kernel's locked-memory limit) and
+/// `cq_required` is false, the default one is the fallback.
+unsigned init_ring(io_uring& ring, unsigned entries, unsigned cq_entries, bool cq_required) {
     static constexpr unsigned attempts[] = {
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
             IORING_SETUP_SUBMIT_ALL,
@@ -42,14 +45,23 @@ unsigned init_ring(io_uring& ring, unsigned entries) {
         IORING_SETUP_SUBMIT_ALL,
         0,
     };
+    // One injected fault stands for the ring that could not be made, whatever was tried.
+    if (const int injected = fault_at(fault::Site::ring_setup); injected != 0)
+        throw uring_error(injected, "cannot create a ring");
     int rc = -EINVAL;
-    for (unsigned flags : attempts) {
-        io_uring_params p{};
-        p.flags = flags;
-        const int injected = fault_at(fault::Site::ring_setup);
-        rc = injected != 0 ? -injected : io_uring_queue_init_params(entries, &ring, &p);
-        if (rc == 0) return flags;
-        if (rc != -EINVAL) break;  // not a question of flags
+    for (const bool sized : {cq_entries > 2 * entries, false}) {
+        for (unsigned flags : attempts) {
+            io_uring_params p{};
+            p.flags = flags;
+            if (sized) {
+                p.flags |= IORING_SETUP_CQSIZE;
+                p.cq_entries = cq_entries;
+            }
+            rc = io_uring_queue_init_params(entries, &ring, &p);
+            if (rc == 0) return flags;
+            if (rc != -EINVAL) break;  // not a question of flags
+        }
+        if (!sized || rc != -ENOMEM || cq_required) break;
     }
     throw uring_error(-rc, "cannot create a ring");
 }
@@ -65,7 +77,10 @@ void probe_io_uring() {
 }
 
 UringDriver::UringDriver(Worker& worker, const Config& config)
-    : Driver(worker), entries_(config.ring_entries), lend_buffers_(config.lend_buffers),
+    : Driver(worker), entries_(config.ring_entries),
+      cq_entries_(config.completion_entries != 0 ? config.completion_entries
+                                                 : default_completion_entries),
+      cq_required_(config.completion_entries != 0), lend_buffers_(config.lend_buffers),
       lend_buffer_size_(config.lend_buffer_size) {
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd_ < 0) throw std::system_error(errno, std::generic_category(), "corio: eventfd");
@@ -77,7 +92,7 @@ UringDriver::~UringDriver() {
 }
 
 void UringDriver::attach() {
-    flags_ = init_ring(ring_, entries_);
+    flags_ = init_ring(ring_, entries_, cq_entries_, cq_required_);
     ring_ready_ = true;
     // io_uring_enter then finds the ring by its registered index instead of looking its file
     // descriptor up on every call (Linux 5.18); an older kernel refuses, and nothing changes.

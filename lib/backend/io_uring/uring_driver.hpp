@@ -77,8 +77,17 @@ class UringDriver final : public Driver {
     static constexpr std::uint64_t message_tag = 3; // MSG_RING wake-ups from other workers
     static constexpr std::uint64_t sent_tag = 4;    // the sender's CQE of such a wake-up
 
+    /// The completion entries of a ring when the options leave it to the driver. The kernel
+    /// sizes the hash table in which an IORING_OP_ASYNC_CANCEL looks for its target from the
+    /// completion queue: 2^(log2(entries) - 5) buckets, at most 256. The 512 entries of a
+    /// 256-entry ring make 16 buckets, and a worker with 5,000 reads pending walked about 150
+    /// of them per cancel; 8192 entries (128 KiB) make 256, and leave room for a burst of
+    /// completions before the kernel's overflow list.
+    static constexpr unsigned default_completion_entries = 8192;
+
     struct Config {
         unsigned ring_entries = 256;
+        unsigned completion_entries = 0;  // 0: default_completion_entries
         unsigned lend_buffers = 256;
         std::size_t lend_buffer_size = 16384;
     };
@@ -103,6 +112,8 @@ class UringDriver final : public Driver {
 
     [[nodiscard]] unsigned flags() const noexcept { return flags_; }
     [[nodiscard]] int ring_fd() const noexcept { return ring_.ring_fd; }
+    /// The ring's completion queue entries, as the kernel made it.
+    [[nodiscard]] unsigned completion_entries() const noexcept { return ring_.cq.ring_entries; }
 
     // ---- ring operations (owner thread) ------------------------------------------------------
     /// A submission queue entry; when the queue is full it is submitted first (never a hang).
@@ -167,6 +178,8 @@ class UringDriver final : public Driver {
     void enter(bool block, std::int64_t deadline_ns) noexcept;
 
     unsigned entries_;
+    unsigned cq_entries_;
+    bool cq_required_;  // given by the options: no fallback to the kernel's default
     io_uring ring_{};
     bool ring_ready_ = false;
     unsigned flags_ = 0;
