@@ -68,13 +68,19 @@ class Driver {
     // ---- I/O requests ---------------------------------------------------------------------
     /// The waiter's thread (any): builds the request's state in `r.backend_state`, starting
     /// with a DriverRequest naming this driver, and returns the job that makes its first call.
-    /// The scheduler runs the job at once when the waiter runs on this driver's worker (and
-    /// sets `r.local`), else posts it to the worker. The driver then makes each call of the
+    /// The scheduler posts the job to the worker; when the waiter runs on this driver's worker
+    /// it calls `start_here` instead (and sets `r.local`). The driver then makes each call of the
     /// request on its worker's thread: at once, or when the descriptor is ready (a readiness
     /// source retries a call that returned EAGAIN), or on the blocking pool (`offload`, for
     /// calls on regular files that a readiness source cannot wait for); it steps the request
     /// with `IoRequest::call_done`, `fail` and `cancel_before_call`, and calls `finish` once.
     virtual Runnable& prepare(IoRequest& r) noexcept = 0;
+    /// On the worker's thread, for a waiter that runs there: `prepare`, then its job at once.
+    /// A driver may do both in one step.
+    virtual void start_here(IoRequest& r) noexcept {
+        Runnable& first = prepare(r);
+        first.run(&first);
+    }
     /// Any thread, after `prepare`: ends the request cancelled if its call has not completed
     /// (a call that completed keeps its result: no byte is lost). On the worker's own thread
     /// it takes effect there and then; from another thread it is queued, and the worker woken.

@@ -418,13 +418,7 @@ bool Scheduler::run_detached(Runnable& job) noexcept {
 
 // ---- I/O requests -----------------------------------------------------------------------------
 
-void Scheduler::io_start(IoRequest& r) {
-    if (Worker* w = current_worker()) {
-        r.local = true;  // every completion and cancel runs on this thread
-        Runnable& first = w->driver().prepare(r);
-        first.run(&first);
-        return;
-    }
+void Scheduler::io_start_elsewhere(IoRequest& r) {
     Worker& w = submission_worker();  // (with threads = 0, claims the loop: it may throw)
     Runnable& first = w.driver().prepare(r);
     w.post(&first);

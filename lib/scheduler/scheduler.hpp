@@ -100,7 +100,14 @@ class Scheduler {
     bool run_detached(Runnable& job) noexcept;
     /// On the waiter's thread: hands `r` to the driver of its worker (at once) or of a worker
     /// chosen for it (posted there). Throws what claiming the loop of `threads = 0` throws.
-    void io_start(IoRequest& r);
+    void io_start(IoRequest& r) {
+        if (Worker* w = current_worker()) {
+            r.local = true;  // every completion and cancel runs on this thread
+            w->driver().start_here(r);
+            return;
+        }
+        io_start_elsewhere(r);
+    }
     /// Any thread: to the driver that started `r`.
     static void io_cancel(IoRequest& r) noexcept;
     /// Runs `job` (a driver's call on a regular file) on the blocking pool; false when no pool
@@ -169,6 +176,8 @@ class Scheduler {
     };
 
     void push_unstarted(TaskHeader* t) noexcept;
+    /// io_start from a thread that runs no worker of this scheduler.
+    void io_start_elsewhere(IoRequest& r);
 
     Backend& backend_;
     Options options_;

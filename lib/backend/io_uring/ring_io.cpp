@@ -230,6 +230,12 @@ Runnable& UringDriver::prepare(IoRequest& r) noexcept {
     return io->node;
 }
 
+void UringDriver::start_here(IoRequest& r) noexcept {
+    auto* io = new (r.backend_state) RingIo(r, this);
+    io->user_data = tag(io);
+    io->submit();
+}
+
 void UringDriver::cancel(IoRequest& r) noexcept {
     // Before the submission, it sees the flag; after it, the cancel SQE follows the call's SQE
     // on the same ring (and a later call of the request sees the flag).

@@ -108,6 +108,7 @@ class UringDriver final : public Driver {
     void wake(Driver* sender) noexcept override;
     /// The request's state is a RingIo (ring_io.cpp).
     Runnable& prepare(IoRequest& r) noexcept override;
+    void start_here(IoRequest& r) noexcept override;
     void cancel(IoRequest& r) noexcept override;
 
     [[nodiscard]] unsigned flags() const noexcept { return flags_; }
