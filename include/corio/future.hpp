@@ -49,15 +49,15 @@ class FutureWaitOperation : public Operation<FutureWaitOperation> {
     }
     void arm(const ThreadState& ts) noexcept {
         // One waiter at a time: the waiter slot is claimed first, then announced by waiter_bit.
-        Listener* expected = nullptr;
-        if (!task_->waiter.compare_exchange_strong(expected, &listener_, std::memory_order_acq_rel)) {
-            misuse_ = (task_->completion.load(std::memory_order_acquire) & TaskHeader::done_bit) == 0;
-            complete(Status::ok);
-            return;
-        }
         if (completes_here(ts)) {
-            // The task ends on this thread, which alone writes the word meanwhile (its other
-            // writers are this waiter, the future's owner, and the task's end).
+            // The task ends on this thread, which alone writes the slot and the word meanwhile
+            // (their other writers are the waiters, which the future's owner makes one at a
+            // time, and the task's end): no read-modify-write.
+            if (task_->waiter.load(std::memory_order_relaxed) != nullptr) {
+                second_waiter();
+                return;
+            }
+            task_->waiter.store(&listener_, std::memory_order_relaxed);
             const std::uint32_t c = task_->completion.load(std::memory_order_relaxed);
             if ((c & TaskHeader::done_bit) != 0) {
                 complete(Status::ok);
@@ -65,6 +65,11 @@ class FutureWaitOperation : public Operation<FutureWaitOperation> {
             }
             task_->completion.store(c | TaskHeader::waiter_bit | TaskHeader::local_waiter_bit,
                                     std::memory_order_relaxed);
+            return;
+        }
+        Listener* expected = nullptr;
+        if (!task_->waiter.compare_exchange_strong(expected, &listener_, std::memory_order_acq_rel)) {
+            second_waiter();
             return;
         }
         if ((task_->completion.fetch_or(TaskHeader::waiter_bit, std::memory_order_acq_rel) &
@@ -87,6 +92,11 @@ class FutureWaitOperation : public Operation<FutureWaitOperation> {
     struct Node : Listener {
         FutureWaitOperation* op;
     };
+    /// The slot holds another waiter: misuse unless the task is done (its result then tells).
+    void second_waiter() noexcept {
+        misuse_ = (task_->completion.load(std::memory_order_acquire) & TaskHeader::done_bit) == 0;
+        complete(Status::ok);
+    }
     static void notify(Listener* l) noexcept { static_cast<Node*>(l)->op->complete(Status::ok); }
 
     TaskHeader* task_;
