@@ -64,13 +64,12 @@ class TaskRegistry {
     /// Blocks until every task's body has ended (`run()` with worker threads): woken by the
     /// tasks that end while it waits, it walks the registry only then.
     void wait_until_finished() const noexcept;
-    /// From finish_task, after the task's done bit is set: wakes a `wait_until_finished`.
+    /// From finish_task, after the task's done bit is set, and from a scheduler worker about
+    /// to sleep (its last task may have ended on it): wakes a `wait_until_finished`.
     void note_finished() const noexcept {
         if (finish_watchers_.load(std::memory_order_seq_cst) != 0) [[unlikely]]
             notify_finished();
     }
-    /// From a scheduler worker about to sleep (its last task may have ended on it).
-    void note_idle() const noexcept { note_finished(); }
     /// Aborts with a list of tasks when a Future or Group still refers to the backend; a
     /// backend's destructor calls it once its orphans are reaped.
     void check_unreferenced() noexcept;

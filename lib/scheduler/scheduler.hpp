@@ -67,16 +67,13 @@ class Scheduler {
     /// Then waits for threads outside the backend still inside a worker's `post`.
     void stop() noexcept;
     /// The backend's destructor, first: the blocking pool's tasks are owned by futures that
-    /// are gone by then. (A driver that offloads may start a pool again while orphans end; it
-    /// goes with the scheduler.)
+    /// are gone by then. (A driver that offloads calls may start a pool again while orphans
+    /// end; it goes with the scheduler.)
     void stop_blocking_pool() noexcept;
     /// With `threads = 0`, the backend's destructor: aborts when a thread other than the
     /// owner destroys the backend.
     void check_owner_destroys() const noexcept;
 
-    [[nodiscard]] Backend& backend() const noexcept { return backend_; }
-    [[nodiscard]] const Options& options() const noexcept { return options_; }
-    [[nodiscard]] std::size_t worker_count() const noexcept { return workers_.size(); }
     [[nodiscard]] Worker& worker(std::size_t i) const noexcept { return *workers_[i]; }
     /// The worker of this scheduler the calling thread runs, or nullptr.
     [[nodiscard]] Worker* current_worker() const noexcept {
@@ -97,6 +94,8 @@ class Scheduler {
     bool cancel_timer(TimerNode& node) noexcept;
     void yield_plain();
     Backend& blocking_backend();
+    /// On the blocking pool, outside any task: also a driver's call that its event source
+    /// cannot wait for (a regular file). False when no pool thread could take it.
     bool run_detached(Runnable& job) noexcept;
     /// On the waiter's thread: hands `r` to the driver of its worker (at once) or of a worker
     /// chosen for it (posted there). Throws what claiming the loop of `threads = 0` throws.
@@ -110,9 +109,6 @@ class Scheduler {
     }
     /// Any thread: to the driver that started `r`.
     static void io_cancel(IoRequest& r) noexcept;
-    /// Runs `job` (a driver's call on a regular file) on the blocking pool; false when no pool
-    /// thread could take it.
-    bool offload(Runnable& job) noexcept { return run_detached(job); }
     /// `run()`: with worker threads, waits until every task ended; with `threads = 0`, drives
     /// the loop until then (the calling thread must own it).
     void run();

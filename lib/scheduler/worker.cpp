@@ -214,7 +214,7 @@ void Worker::wait(bool block) noexcept {
     // Pairs with post(), add_timer() and the driver's queued work: either they see this worker
     // asleep and wake it, or this sees their work now.
     sleeping_.store(true, std::memory_order_seq_cst);
-    backend_->registry().note_idle();  // a run() waiting for the last task to end
+    backend_->registry().note_finished();  // a run() waiting for the last task to end
     if (has_ready() || scheduler_.has_unstarted() || stop_.load(std::memory_order_seq_cst) ||
         driver_->pending() || scheduler_.stealable_for(*this))
         block = false;

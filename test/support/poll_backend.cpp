@@ -220,7 +220,7 @@ void PollDriver::proceed(PollIo& io) noexcept {
             res = 0;
         } else if (blocks_anyway(r)) {
             io.phase = PollIo::Phase::offloaded;
-            if (worker().scheduler().offload(io.pool_job)) return;
+            if (worker().scheduler().run_detached(io.pool_job)) return;
             io.phase = PollIo::Phase::running;  // no pool thread: the call blocks here
             res = call_blocking(r);
         } else {

@@ -18,7 +18,6 @@ namespace corio {
 struct IoUring::Impl final {
     Impl(IoUring& owner, const Options& o);
 
-    IoUring& self;
     Options options;
     detail::Scheduler scheduler;
     // Listeners' multishot accepts.
@@ -28,11 +27,6 @@ struct IoUring::Impl final {
     [[nodiscard]] detail::UringDriver* current_driver() const noexcept {
         detail::Worker* w = scheduler.current_worker();
         return w != nullptr ? &static_cast<detail::UringDriver&>(w->driver()) : nullptr;
-    }
-    /// The driver that prepares a submission from the calling thread (Scheduler's
-    /// submission_worker).
-    detail::UringDriver& submission_driver() {
-        return static_cast<detail::UringDriver&>(scheduler.submission_worker().driver());
     }
 };
 

@@ -45,7 +45,7 @@ detail::Scheduler::Options scheduler_options(const IoUring::Options& o) noexcept
 }  // namespace
 
 IoUring::Impl::Impl(IoUring& owner, const Options& o)
-    : self(owner), options(o),
+    : options(o),
       scheduler(owner, scheduler_options(o), [&o](detail::Worker& w) {
           return std::make_unique<detail::UringDriver>(
               w, detail::UringDriver::Config{.ring_entries = o.ring_entries,

@@ -66,30 +66,34 @@ struct RingIo final : detail::DriverRequest, detail::RingCompletion {
     using SubmitHook = void (*)(RingIo&, detail::IoRequest&) noexcept;
 
     static void submit_call(RingIo& io, detail::IoRequest& r) noexcept {
-        io_uring_sqe* sqe = io.owner().get_sqe();
-        if (!io.inject(sqe, r)) prepare(sqe, r);  // (an injected fault prepares the SQE itself)
-        io_uring_sqe_set_data64(sqe, io.user_data);
-        io.owner().note_submitted();
+        submit_sqe(io, r, nullptr);
     }
 
     /// recv_lend: into a buffer of the worker's provided-buffer ring; without one, into a
     /// buffer from the heap, lent the same way.
     static void submit_lent_recv(RingIo& io, detail::IoRequest& r) noexcept {
         detail::LendRing* lend = r.buf == nullptr ? io.owner().lend_ring() : nullptr;
-        if (lend == nullptr) {
-            if (r.buf == nullptr) {
-                if (r.len == 0) r.len = io.owner().lend_buffer_size();
-                if (!detail::lend_from_heap(r)) {
-                    r.fail(ENOMEM);
-                    r.finish(r);
-                    return;
-                }
+        if (lend == nullptr && r.buf == nullptr) {
+            if (r.len == 0) r.len = io.owner().lend_buffer_size();
+            if (!detail::lend_from_heap(r)) {
+                r.fail(ENOMEM);
+                r.finish(r);
+                return;
             }
-            submit_call(io, r);
-            return;
         }
+        submit_sqe(io, r, lend);
+    }
+
+    /// The call as an SQE: into `lend`'s buffers when given (an injected fault prepares the
+    /// SQE itself).
+    static void submit_sqe(RingIo& io, detail::IoRequest& r, detail::LendRing* lend) noexcept {
         io_uring_sqe* sqe = io.owner().get_sqe();
-        if (!io.inject(sqe, r)) prepare_lent_recv(sqe, r, *lend);
+        if (!io.inject(sqe, r)) {
+            if (lend != nullptr)
+                prepare_lent_recv(sqe, r, *lend);
+            else
+                prepare(sqe, r);
+        }
         io_uring_sqe_set_data64(sqe, io.user_data);
         io.owner().note_submitted();
     }
@@ -224,8 +228,9 @@ namespace detail {
 
 Runnable& UringDriver::prepare(IoRequest& r) noexcept {
     auto* io = new (r.backend_state) RingIo(r, this);
-    // Tagged from this driver's count on its own thread, else from the calling thread's.
-    io->user_data = Worker::current() == &worker() ? tag(io) : make_user_data(io);
+    // Tagged from the calling thread's count: the waiter runs on no worker of this backend
+    // (one that does starts its request with start_here, tagged from the driver's count).
+    io->user_data = make_user_data(io);
     io->node.io = io;
     return io->node;
 }
