@@ -79,16 +79,20 @@ class ThreadParker final : public Parker {
 /// steady_clock now, in nanoseconds.
 std::int64_t steady_now_ns() noexcept;
 
-/// The thread's state itself: what thread_state() returns once the thread has used it (the
-/// library's hot paths on worker threads read it without the call).
+/// The thread's own state: what thread_state() returns outside fibers.
 CORIO_TLS extern constinit thread_local ThreadState t_state;
+
+/// The state of what runs on the thread now: t_state, or the running fiber's own (a switch
+/// between fibers sets this pointer and copies nothing). nullptr until the thread's first
+/// thread_state().
+CORIO_TLS extern constinit thread_local ThreadState* t_current;
 
 /// thread_state() inline: the call only on a thread's first use.
 inline ThreadState& thread_state_fast() noexcept {
-    ThreadState& s = t_state;
-    if (s.parker == nullptr) [[unlikely]]
+    ThreadState* s = t_current;
+    if (s == nullptr) [[unlikely]]
         return thread_state();
-    return s;
+    return *s;
 }
 
 /// The calling thread's own parker.

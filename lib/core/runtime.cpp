@@ -20,6 +20,7 @@
 namespace corio::detail {
 
 CORIO_TLS constinit thread_local ThreadState t_state;
+CORIO_TLS constinit thread_local ThreadState* t_current = nullptr;
 
 namespace {
 CORIO_TLS thread_local ThreadParker t_parker;
@@ -39,11 +40,12 @@ void spin_pause(unsigned iteration) noexcept {
 ThreadParker& this_thread_parker() noexcept { return t_parker; }
 
 ThreadState& thread_state() noexcept {
+    if (ThreadState* s = t_current; s != nullptr) [[likely]]
+        return *s;
     ThreadState& s = t_state;
-    if (s.parker == nullptr) {
-        s.parker = &t_parker;
-        s.task = &t_root;
-    }
+    s.parker = &t_parker;
+    s.task = &t_root;
+    t_current = &s;
     return s;
 }
 

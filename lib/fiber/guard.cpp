@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -16,10 +17,9 @@
 
 namespace corio::detail {
 
-constinit thread_local const GuardInfo* t_running_guard [[gnu::tls_model("initial-exec")]] = nullptr;
-
 namespace {
 
+std::atomic<RunningGuard> g_running{nullptr};
 
 struct sigaction g_previous_segv;
 struct sigaction g_previous_bus;
@@ -68,7 +68,8 @@ void chain(int sig, siginfo_t* info, void* uctx) noexcept {
 }
 
 void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
-    const GuardInfo* g = t_running_guard;
+    const RunningGuard running = g_running.load(std::memory_order_relaxed);
+    const GuardInfo* g = running != nullptr ? running() : nullptr;
     const char* addr = static_cast<const char*>(info->si_addr);
     // A frame larger than a page may jump past the guard page: count a few pages below it too.
     const std::size_t slack = 16 * page_size();
@@ -94,9 +95,10 @@ void on_fault(int sig, siginfo_t* info, void* uctx) noexcept {
 
 }  // namespace
 
-void install_guard_handler() noexcept {
+void install_guard_handler(RunningGuard running) noexcept {
     static std::once_flag once;
-    std::call_once(once, [] {
+    std::call_once(once, [running] {
+        g_running.store(running, std::memory_order_relaxed);
         struct sigaction sa {};
         sa.sa_sigaction = &on_fault;
         sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;

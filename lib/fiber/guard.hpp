@@ -20,9 +20,14 @@ struct GuardInfo {
     std::size_t stack_size = 0;
 };
 
-/// Installs the SIGSEGV/SIGBUS handler once per process; faults that are not guard-page hits go
-/// to the handler installed before it (ASan's, in the ASan build), or to the default action.
-void install_guard_handler() noexcept;
+/// The guard of the fiber running on the calling thread, or nullptr: called by the fault
+/// handler, so async-signal-safe (it reads the thread's own variables).
+using RunningGuard = const GuardInfo* (*)() noexcept;
+
+/// Installs the SIGSEGV/SIGBUS handler once per process, which asks `running` what runs on
+/// the faulting thread; faults that are not guard-page hits go to the handler installed before
+/// it (ASan's, in the ASan build), or to the default action.
+void install_guard_handler(RunningGuard running) noexcept;
 
 /// An alternate signal stack for a thread that runs fibers (the handler cannot run on the
 /// stack that overflowed). It is mapped by whoever creates the worker, before the worker's
@@ -47,11 +52,5 @@ class AlternateStack {
     std::size_t size_ = 0;
     bool installed_ = false;
 };
-
-/// What runs on this thread now (nullptr: no fiber), for the fault handler.
-extern constinit thread_local const GuardInfo* t_running_guard [[gnu::tls_model("initial-exec")]];
-
-/// Sets what runs on this thread now (nullptr: no fiber). Called at every fiber switch.
-inline void set_running_guard(const GuardInfo* info) noexcept { t_running_guard = info; }
 
 }  // namespace corio::detail

@@ -235,12 +235,12 @@ Fiber* Worker::acquire_fiber(std::size_t stack_size) {
 
 
 void Worker::bind_thread() noexcept {
-    (void)thread_state();  // initialized, so the switches can use t_state directly
+    (void)thread_state();  // initialized, so the switches can use t_current directly
     t_state.routed = &stops_.waits();
     exceptions_ = reinterpret_cast<ExceptionState*>(abi::__cxa_get_globals());
     t_worker = this;
     init_thread_context(scheduler_context_);
-    install_guard_handler();
+    install_guard_handler(&Worker::running_guard);
     signal_stack_.install();
 }
 
@@ -302,7 +302,7 @@ Fiber* Worker::prepare_fiber(TaskHeader* t) noexcept {
     f->finished = false;
     t->stop.set_route_hint(this);
     f->guard.task_id = t->id;
-    f->state = ThreadState{t, f, nullptr, nullptr};  // `routed` stays the thread's
+    f->state = ThreadState{t, f, nullptr, &stops_.waits()};
     f->exceptions = ExceptionState{};
     // A fiber that ran a body before is suspended in its first frame, ready to run the next.
     if (!f->made) {
@@ -341,11 +341,11 @@ Context* Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
         --w->budget_;
         w->pop_local();
         auto* to = static_cast<Fiber*>(next);
-        copy_task_state(t_state, to->state);
-        *w->exceptions_ = to->exceptions;
+        t_current = &to->state;
+        // An ending fiber has no exception in flight: its slot stays empty.
+        swap_exceptions(*w->exceptions_, f->exceptions, to->exceptions);
         w->running_ = to;
         w->retired_ = f;
-        set_running_guard(&to->guard);
         return &to->context;
     }
     return &w->scheduler_context_;
@@ -369,26 +369,24 @@ void Worker::recycle(Fiber* f) noexcept {
 }
 
 void Worker::switch_in(Fiber& f) noexcept {
-    ThreadState& ts = t_state;
-    copy_task_state(scheduler_state_, ts);
-    copy_task_state(ts, f.state);
-    scheduler_exceptions_ = *exceptions_;
-    *exceptions_ = f.exceptions;
+    ThreadState* const mine = t_current;
+    t_current = &f.state;
+    swap_exceptions(*exceptions_, scheduler_exceptions_, f.exceptions);
     running_ = &f;
-    set_running_guard(&f.guard);
     switch_context(scheduler_context_, f.context);
     // Back on the scheduler: the fiber running now (f, or one f switched to directly) parked,
     // yielded or ended.
     Fiber* back = running_;
-    set_running_guard(nullptr);
     running_ = nullptr;
-    if (!back->finished) {
-        copy_task_state(back->state, ts);
-        back->exceptions = *exceptions_;
-    }
-    copy_task_state(ts, scheduler_state_);
-    *exceptions_ = scheduler_exceptions_;
+    t_current = mine;
+    swap_exceptions(*exceptions_, back->exceptions, scheduler_exceptions_);
     if (back->finished) recycle(back);
+}
+
+const GuardInfo* Worker::running_guard() noexcept {
+    const Worker* w = t_worker;
+    const Fiber* f = w != nullptr ? w->running_ : nullptr;
+    return f != nullptr ? &f->guard : nullptr;
 }
 
 bool Worker::start_next_fiber(Fiber& self) noexcept {

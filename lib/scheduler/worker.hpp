@@ -44,11 +44,17 @@ struct ExceptionState {
 /// The worker the calling thread runs, or nullptr.
 CORIO_TLS extern constinit thread_local Worker* t_worker;
 
-/// Copies what a switch swaps: task, parker and executor (`routed` belongs to the thread).
-inline void copy_task_state(ThreadState& to, const ThreadState& from) noexcept {
-    to.task = from.task;
-    to.parker = from.parker;
-    to.executor = from.executor;
+/// Swaps the C++ runtime's exception state `eh` at a switch from a context whose slot is
+/// `out` to one whose slot is `in`. A running context's slot is empty, a suspended one's holds
+/// its state: when the running context has none and the next one had none, nothing is
+/// written (the common case).
+inline void swap_exceptions(ExceptionState& eh, ExceptionState& out, ExceptionState& in) noexcept {
+    if ((reinterpret_cast<std::uintptr_t>(eh.caught) | eh.uncaught |
+         reinterpret_cast<std::uintptr_t>(in.caught) | in.uncaught) == 0) [[likely]]
+        return;
+    out = eh;
+    eh = in;
+    in = ExceptionState{};
 }
 
 /// A stackful fiber running one plain task. It is its task's parker: `park` switches to the
@@ -70,8 +76,8 @@ struct Fiber final : Runnable, Parker {
     GuardInfo guard;
     Worker* owner = nullptr;
     TaskHeader* task = nullptr;
-    ThreadState state;  // the fiber's thread state while another context runs
-    ExceptionState exceptions;  // its exception state, likewise
+    ThreadState state;          // the fiber's thread state (t_current while it runs)
+    ExceptionState exceptions;  // its exception state while another context runs
     std::atomic<std::uint32_t> permit{0};  // empty / notified / parked
     bool finished = false;
     bool made = false;  // its context is made (between two bodies once it has run one)
@@ -122,6 +128,8 @@ class Worker final : public Executor {
 
     /// The worker the calling thread runs, or nullptr.
     static Worker* current() noexcept { return t_worker; }
+    /// The guard of the fiber running on the calling thread, for the fault handler.
+    static const GuardInfo* running_guard() noexcept;
     /// The backend this worker belongs to.
     [[nodiscard]] Backend* backend() const noexcept { return backend_; }
 
@@ -274,7 +282,6 @@ class Worker final : public Executor {
 
     AlternateStack signal_stack_;  // installed on the thread while it runs this worker
     Context scheduler_context_;
-    ThreadState scheduler_state_;
     ExceptionState scheduler_exceptions_;
     ExceptionState* exceptions_ = nullptr;  // the thread's own, in the C++ runtime
     Fiber* running_ = nullptr;
@@ -322,13 +329,9 @@ inline void Worker::switch_out(Fiber& self) noexcept {
 }
 
 inline void Worker::switch_to_fiber(Fiber& self, Fiber& to) noexcept {
-    ThreadState& ts = t_state;
-    copy_task_state(self.state, ts);
-    copy_task_state(ts, to.state);
-    self.exceptions = *exceptions_;
-    *exceptions_ = to.exceptions;
+    t_current = &to.state;
+    swap_exceptions(*exceptions_, self.exceptions, to.exceptions);
     running_ = &to;
-    set_running_guard(&to.guard);
     switch_context(self.context, to.context);
     landed();  // back in `self`: whoever switched here set running_ and the thread state
 }
