@@ -67,6 +67,8 @@ struct Switch {
 /// context makes after landing is then mispredicted (about 20 cycles each, four per yield on
 /// corio's path). Pushing the return address and jumping keeps the buffer as the suspended
 /// context left it; two fibers that switch on the same path then find their own returns in it.
+/// The jump goes through the GOT, not the PLT: one indirect jump instead of a jump to a stub
+/// that jumps again.
 inline boost::context::detail::transfer_t jump(boost::context::detail::fcontext_t to,
                                                void* data) noexcept {
     register void* fctx asm("rdi") = to;
@@ -80,7 +82,7 @@ inline boost::context::detail::transfer_t jump(boost::context::detail::fcontext_
         "lea -128(%%rsp), %%rsp\n\t"
         "lea 1f(%%rip), %%rax\n\t"
         "push %%rax\n\t"
-        "jmp jump_fcontext@PLT\n\t"
+        "jmp *jump_fcontext@GOTPCREL(%%rip)\n\t"
         "1:\n\t"
         "lea 128(%%rsp), %%rsp\n\t"
         : "=a"(from_fctx), "=d"(from_data), "+D"(fctx), "+S"(arg)
