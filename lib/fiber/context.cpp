@@ -39,9 +39,8 @@ CORIO_SWITCH_FN void trampoline(bc::transfer_t t) noexcept {
 #ifdef CORIO_ASAN
     __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
-    auto* sw = static_cast<Switch*>(t.data);
-    Context* from = sw->from;
-    Context* self = sw->to;
+    Context* from = static_cast<Context*>(t.data);
+    Context* self = from->jump_to;
     from->fctx = t.fctx;
     for (;;) from = switch_context(*self, *self->entry(self, from));
 }
@@ -75,20 +74,20 @@ void make_context(Context& ctx, const Stack& stack, Context::Entry entry) noexce
 
 #ifndef CORIO_INLINE_SWITCH
 CORIO_SWITCH_FN Context* switch_context(Context& self, Context& to) noexcept {
-    Switch sw{&self, &to};
+    self.jump_to = &to;
 #ifdef CORIO_ASAN
     __sanitizer_start_switch_fiber(&self.asan_fake_stack, to.stack_bottom, to.stack_size);
 #endif
 #ifdef CORIO_TSAN
     __tsan_switch_to_fiber(to.tsan_fiber, 0);
 #endif
-    const bc::transfer_t t = jump(to.fctx, &sw);
+    const bc::transfer_t t = jump(to.fctx, &self);
 #ifdef CORIO_ASAN
     __sanitizer_finish_switch_fiber(self.asan_fake_stack, nullptr, nullptr);
 #endif
-    auto* back = static_cast<Switch*>(t.data);
-    back->from->fctx = t.fctx;
-    return back->from;
+    auto* from = static_cast<Context*>(t.data);
+    from->fctx = t.fctx;
+    return from;
 }
 #endif
 

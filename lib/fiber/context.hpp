@@ -38,6 +38,7 @@ struct Context {
     void* tsan_fiber = nullptr;
     Entry entry = nullptr;             // a fiber's body, run by its first switch
     void* owner = nullptr;             // what the context belongs to (a fiber)
+    Context* jump_to = nullptr;        // where its last switch went (read by a fresh fiber)
 };
 
 /// Describes the calling thread's own stack (call once on the thread, before switching).
@@ -53,11 +54,8 @@ void init_thread_context(Context& ctx) noexcept;
 /// predictions as it left them.
 void make_context(Context& ctx, const Stack& stack, Context::Entry entry) noexcept;
 
-/// What a jump carries: who jumped and where to.
-struct Switch {
-    Context* from;
-    Context* to;
-};
+// A jump carries the context that jumped: the one that lands stores the registers it saved
+// (`fctx`) there. A fiber entered for the first time finds itself in the jumper's `jump_to`.
 
 #ifdef CORIO_JUMP_WITHOUT_CALL
 /// jump_fcontext(to, data), entered without a `call`.
@@ -110,11 +108,11 @@ inline boost::context::detail::transfer_t jump(boost::context::detail::fcontext_
 /// Switches from `self` (running now) to `to`. Returns when some context switches back to
 /// `self`, and says which one did (its registers are saved in it already).
 inline Context* switch_context(Context& self, Context& to) noexcept {
-    Switch sw{&self, &to};
-    const boost::context::detail::transfer_t t = jump(to.fctx, &sw);
-    auto* back = static_cast<Switch*>(t.data);
-    back->from->fctx = t.fctx;
-    return back->from;
+    self.jump_to = &to;
+    const boost::context::detail::transfer_t t = jump(to.fctx, &self);
+    auto* from = static_cast<Context*>(t.data);
+    from->fctx = t.fctx;
+    return from;
 }
 #else
 /// Switches from `self` (running now) to `to`. Returns when some context switches back to
