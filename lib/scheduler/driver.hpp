@@ -55,6 +55,11 @@ class Driver {
     /// worker may block. Read after the worker announced it sleeps (seq_cst): a thread that
     /// queues such work then sees the worker asleep and calls `wake`.
     [[nodiscard]] virtual bool pending() const noexcept = 0;
+    /// On the worker's thread, with no system call: true when a `wait(false)` now would have
+    /// nothing to do (nothing queued to submit, no events to take, nothing in flight whose
+    /// completion needs the event source entered). A worker whose fibers keep it busy then
+    /// begins its next turn without leaving them. False is always correct.
+    [[nodiscard]] virtual bool idle() const noexcept = 0;
     /// Submits what is queued, and completes what is done. When `block`, first waits until an
     /// event comes, `wake` is called, or `deadline_ns` (steady_clock nanoseconds; 0: none)
     /// passes; never wakes before the deadline for nothing but rounding.

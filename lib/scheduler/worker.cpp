@@ -337,7 +337,7 @@ Context* Worker::fiber_main(Context* self, Context* /*from*/) noexcept {
     // Straight to the next ready fiber while the turn's budget lasts (often the fiber that
     // awaited this one): it gives this fiber's stack back once it landed.
     Runnable* next = w->local_.front();
-    if (next != nullptr && next->run == &Fiber::on_run && w->budget_ > 0) {
+    if (next != nullptr && next->run == &Fiber::on_run && (w->budget_ > 0 || w->quiet_turn_end())) {
         --w->budget_;
         w->pop_local();
         auto* to = static_cast<Fiber*>(next);
@@ -487,6 +487,17 @@ bool Worker::steal_unstarted(Worker& victim) noexcept {
     }
     unstarted_count_.store(unstarted_count_.load(std::memory_order_relaxed) + n,
                            std::memory_order_relaxed);
+    return true;
+}
+
+bool Worker::quiet_turn_end() noexcept {
+    // What turn() and wait(false) would look at, read without a lock or a system call; a wake-up
+    // sent meanwhile stays in the driver for the next wait (`wake_pending_` stays set).
+    if (inbox_.load(std::memory_order_relaxed) != nullptr || stops_.pending() ||
+        timer_count_.load(std::memory_order_relaxed) != 0 || has_unstarted_here() ||
+        scheduler_.has_unstarted() || stop_.load(std::memory_order_relaxed) || !driver_->idle())
+        return false;
+    budget_ = config_.turn_budget;
     return true;
 }
 

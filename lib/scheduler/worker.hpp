@@ -168,6 +168,11 @@ class Worker final : public Executor {
     /// One scheduler turn: what other threads posted, then up to `turn_budget` runnables, then
     /// the timers that are due. Returns true when ready work is left.
     bool turn() noexcept;
+    /// From a fiber that used up the turn's budget and has a fiber to switch to: when the end
+    /// of the turn would find nothing to do (no posts, stop reports, timers, tasks to start or
+    /// steal, nothing for the driver), begins the next turn here, without leaving the fibers,
+    /// and returns true.
+    bool quiet_turn_end() noexcept;
     /// The earliest timer deadline (steady_clock ns), or 0 when there is none.
     std::int64_t next_deadline_ns() noexcept;
     /// Ready work, or tasks queued here that have not started.
@@ -315,7 +320,8 @@ inline void Worker::switch_out(Fiber& self) noexcept {
     // Straight to the next ready fiber when there is one (one switch instead of two), as long
     // as the turn's budget lasts; else to the scheduler, which also reaps and submits.
     Runnable* next = local_.front();
-    if (next != nullptr && next->run == &Fiber::on_run && next != &self && budget_ > 0) {
+    if (next != nullptr && next->run == &Fiber::on_run && next != &self &&
+        (budget_ > 0 || quiet_turn_end())) {
         --budget_;
         pop_local();
         switch_to_fiber(self, *static_cast<Fiber*>(next));

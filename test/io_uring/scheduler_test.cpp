@@ -459,3 +459,72 @@ TEST(IoUringScheduler, ALateCancelOfAFiredKernelTimerMissesTheNextOneInItsSlot) 
 }
 
 }  // namespace
+
+// Two fibers that only yield to each other never leave the fibers while the turn's end has
+// nothing to do (Worker::quiet_turn_end): every source of work must still reach them. Each
+// step below waits, from this foreign thread, for work that only a turn of the worker serves,
+// while the two fibers spin: a timer, a read in flight, a task spawned from another thread, a
+// wake-up posted from another thread, a cancel requested from another thread. A source the
+// quiet check missed would hang its step (the watchdog then fails the test).
+TEST(IoUringScheduler, FibersThatOnlyYieldStillLetEveryEventIn) {
+    RING_OR_SKIP(ring, {.threads = 1});
+    corio::Io io = ring->io();
+    Watchdog dog("the yielding fibers test", corio::test::patience(std::chrono::seconds(60)));
+    std::atomic<bool> stop{false};
+    std::atomic<int> spinning{0};
+    std::int64_t yields = 0;  // the spinners' own, on the one worker
+    auto spinner = [&] {
+        spinning.fetch_add(1);
+        while (!stop.load(std::memory_order_relaxed)) {
+            io.yield().await();
+            ++yields;
+        }
+    };
+    auto a = io.concurrent(spinner);
+    auto b = io.concurrent(spinner);
+    while (spinning.load() != 2) std::this_thread::yield();
+
+    // A timer.
+    io.concurrent([io] { io.sleep(1ms).await(); }).await();
+    // A read in flight, completed by a write from this thread.
+    {
+        auto [r, w] = corio::File::pipe();
+        auto reader = io.concurrent([io, &r] {
+            std::byte buf[1];
+            return r.read(io, buf).await();
+        });
+        std::this_thread::sleep_for(1ms);
+        const char one = 'x';
+        ASSERT_EQ(::write(w.fd(), &one, 1), 1);
+        EXPECT_EQ(reader.await(), 1u);
+    }
+    // A task spawned from this thread (the scheduler's shared queue), which the worker must
+    // start: this thread waits for it to run before it awaits (an awaiter would take it back).
+    {
+        std::atomic<bool> ran{false};
+        auto task = io.concurrent([&ran] { ran.store(true); });
+        while (!ran.load()) std::this_thread::yield();
+        task.await();
+    }
+    // A waiter woken by this thread (its fiber is posted to the worker's inbox).
+    {
+        corio::Event e;
+        auto waiter = io.concurrent([io, &e] { e.wait(io).await(); });
+        std::this_thread::sleep_for(1ms);
+        e.set();
+        waiter.await();
+    }
+    // A cancel requested from this thread (a stop report to the worker).
+    {
+        corio::Event never;
+        auto waiter = io.concurrent([io, &never] { never.wait(io).await(); });
+        while (waiter.task()->wait_kind.load() != corio::detail::WaitKind::event)
+            std::this_thread::yield();
+        waiter.request_cancel();
+        EXPECT_THROW(waiter.await(), corio::Canceled);
+    }
+    stop.store(true);
+    a.await();
+    b.await();
+    EXPECT_GT(yields, 0);
+}

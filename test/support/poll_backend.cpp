@@ -146,6 +146,10 @@ class PollDriver final : public detail::Driver {
     [[nodiscard]] bool pending() const noexcept override {
         return has_cancels_.load(std::memory_order_seq_cst);
     }
+    /// No descriptor waited on, nothing ready to run again, no cancel queued.
+    [[nodiscard]] bool idle() const noexcept override {
+        return waiting_.empty() && ready_.empty() && !has_cancels_.load(std::memory_order_relaxed);
+    }
     void wait(bool block, std::int64_t deadline_ns) noexcept override;
     void wake(Driver* /*sender*/) noexcept override {
         const std::uint64_t one = 1;

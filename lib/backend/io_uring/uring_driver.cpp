@@ -341,6 +341,11 @@ void UringDriver::enter(bool block, std::int64_t deadline_ns) noexcept {
     if (io_uring_sq_ready(&ring_) != 0 || inflight_ != 0) io_uring_submit_and_get_events(&ring_);
 }
 
+bool UringDriver::idle() const noexcept {
+    return inflight_ == 0 && wake_armed_ && io_uring_sq_ready(&ring_) == 0 &&
+           io_uring_cq_ready(&ring_) == 0 && !has_cancels_.load(std::memory_order_relaxed);
+}
+
 void UringDriver::wait(bool block, std::int64_t deadline_ns) noexcept {
     issue_cancels();
     arm_wake_read();

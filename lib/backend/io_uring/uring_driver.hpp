@@ -102,6 +102,9 @@ class UringDriver final : public Driver {
     [[nodiscard]] bool pending() const noexcept override {
         return has_cancels_.load(std::memory_order_seq_cst);
     }
+    /// Nothing to submit or reap, no request in flight (with DEFER_TASKRUN, completions wait
+    /// for an `io_uring_enter`), the wake-up read armed, no cancel queued.
+    [[nodiscard]] bool idle() const noexcept override;
     void wait(bool block, std::int64_t deadline_ns) noexcept override;
     /// From another worker of the same backend: a MSG_RING on the sender's ring, submitted at
     /// once. From any other thread: the eventfd.
