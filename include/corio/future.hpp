@@ -68,7 +68,8 @@ class FutureWaitOperation : public Operation<FutureWaitOperation> {
             return;
         }
         Listener* expected = nullptr;
-        if (!task_->waiter.compare_exchange_strong(expected, &listener_, std::memory_order_acq_rel)) {
+        if (!task_->waiter.compare_exchange_strong(expected, &listener_,
+                                                   std::memory_order_acq_rel)) {
             second_waiter();
             return;
         }

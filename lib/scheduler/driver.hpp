@@ -76,9 +76,10 @@ class Driver {
     /// The scheduler posts the job to the worker; when the waiter runs on this driver's worker
     /// it calls `start_here` instead (and sets `r.local`). The driver then makes each call of the
     /// request on its worker's thread: at once, or when the descriptor is ready (a readiness
-    /// source retries a call that returned EAGAIN), or on the blocking pool (`Scheduler::run_detached`, for
-    /// calls on regular files that a readiness source cannot wait for); it steps the request
-    /// with `IoRequest::call_done`, `fail` and `cancel_before_call`, and calls `finish` once.
+    /// source retries a call that returned EAGAIN), or on the blocking pool
+    /// (`Scheduler::run_detached`, for calls on regular files that a readiness source cannot
+    /// wait for); it steps the request with `IoRequest::call_done`, `fail` and
+    /// `cancel_before_call`, and calls `finish` once.
     virtual Runnable& prepare(IoRequest& r) noexcept = 0;
     /// On the worker's thread, for a waiter that runs there: `prepare`, then its job at once.
     /// A driver may do both in one step.

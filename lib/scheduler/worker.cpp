@@ -493,8 +493,7 @@ bool Worker::steal_unstarted(Worker& victim) noexcept {
 bool Worker::quiet_turn_end() noexcept {
     // What turn() and wait(false) would look at, read without a lock or a system call; a wake-up
     // sent meanwhile stays in the driver for the next wait (`wake_pending_` stays set).
-    if (inbox_.load(std::memory_order_relaxed) != nullptr || stops_.pending() ||
-        timer_count_.load(std::memory_order_relaxed) != 0 || has_unstarted_here() ||
+    if (has_news() || timer_count_.load(std::memory_order_relaxed) != 0 ||
         scheduler_.has_unstarted() || stop_.load(std::memory_order_relaxed) || !driver_->idle())
         return false;
     budget_ = config_.turn_budget;

@@ -176,9 +176,12 @@ class Worker final : public Executor {
     /// The earliest timer deadline (steady_clock ns), or 0 when there is none.
     std::int64_t next_deadline_ns() noexcept;
     /// Ready work, or tasks queued here that have not started.
-    [[nodiscard]] bool has_ready() const noexcept {
-        return !local_.empty() || inbox_.load(std::memory_order_acquire) != nullptr ||
-               has_unstarted_here() || stops_.pending();
+    [[nodiscard]] bool has_ready() const noexcept { return !local_.empty() || has_news(); }
+    /// What a turn takes in besides the local queue: posts from other threads, tasks queued
+    /// here that have not started, stop reports.
+    [[nodiscard]] bool has_news() const noexcept {
+        return inbox_.load(std::memory_order_acquire) != nullptr || has_unstarted_here() ||
+               stops_.pending();
     }
     /// Any thread: `source` (of a task of this backend) was stopped. On this worker's own
     /// thread the callbacks of its waits on it run at once, as a callback registered on the
